@@ -1,0 +1,30 @@
+from setuptools import find_packages, setup
+
+from crm_dedup import __version__ as version
+
+setup(
+	name="crm_dedup",
+	version=version,
+	description="Duplicate detection and merge for ERPNext CRM (撞单 prevention)",
+	author="crm_dedup contributors",
+	author_email="dev@crm-dedup.invalid",
+	license="MIT",
+	packages=find_packages(exclude=("tests", "tests.*", "benchmarks")),
+	include_package_data=True,
+	package_data={"crm_dedup": ["engine/data/*.txt"]},
+	zip_safe=False,
+	python_requires=">=3.10",
+	# frappe is provided by the bench; never list it here.
+	install_requires=[
+		"rapidfuzz>=3,<4",
+		"pypinyin>=0.49",
+		"phonenumbers>=8.13",
+		"opencc>=1.1.6",
+		"python-stdnum>=1.19",
+	],
+	extras_require={
+		"test": ["pytest>=7", "hypothesis>=6", "ruff"],
+		"bench": ["companynameparser>=0.1.8"],
+	},
+	entry_points={"console_scripts": ["crm-dedup=crm_dedup.cli:main"]},
+)
