@@ -1,0 +1,356 @@
+"""``crm-dedup``: the matching engine on CSV files, with an embedded SQLite index.
+
+	crm-dedup scan INPUT.csv --rules RULES.json [--id-column id] [--pairs PAIRS.csv] [--clusters CLUSTERS.csv]
+	crm-dedup index INPUT.csv --rules RULES.json --db INDEX.sqlite [--id-column id]
+	crm-dedup check --rules RULES.json --db INDEX.sqlite (--record JSON | --records FILE.jsonl)
+
+Bad input exits 2 with one clear line on stderr, and leaves no half-written output behind.
+This module imports no frappe.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import json
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from crm_dedup.engine import (
+	InputError,
+	RuleError,
+	RuleSet,
+	SQLiteIndex,
+	check_record,
+	load_rules,
+	scan_records,
+)
+from crm_dedup.engine.errors import DedupError
+
+PROGRESS_MIN_ROWS = 10_000
+csv.field_size_limit(16 * 1024 * 1024)
+
+
+class Progress:
+	"""A one-line progress bar on stderr, shown for large inputs only."""
+
+	def __init__(self, enabled: bool) -> None:
+		self.enabled = enabled
+		self.last = 0.0
+		self.started = time.monotonic()
+
+	def __call__(self, phase: str, done: int, total: int) -> None:
+		if not self.enabled:
+			return
+		now = time.monotonic()
+		if done < total and now - self.last < 0.25:
+			return
+		self.last = now
+		if total:
+			width = 30
+			filled = int(width * done / max(total, 1))
+			bar = "#" * filled + "-" * (width - filled)
+			msg = f"\r{phase:8} [{bar}] {done:>9,}/{total:,} {100 * done / max(total, 1):5.1f}% {now - self.started:6.1f}s"
+		else:
+			msg = f"\r{phase:8} {done:>9,} {now - self.started:6.1f}s"
+		sys.stderr.write(msg)
+		if done >= total and total:
+			sys.stderr.write("\n")
+		sys.stderr.flush()
+
+
+def read_csv(path: str, id_column: str | None, rules: RuleSet) -> tuple[list[tuple[str, dict]], list[str]]:
+	"""All rows as (id, record); raises InputError naming the file and line of the first bad row."""
+	p = Path(path)
+	if not p.is_file():
+		raise InputError(f"input file not found: {path}")
+	rows: list[tuple[str, dict]] = []
+	try:
+		with p.open(encoding="utf-8-sig", newline="") as f:
+			reader = csv.reader(f)
+			try:
+				header = next(reader)
+			except StopIteration:
+				raise InputError(f"{path}: the file is empty (no header row)") from None
+			header = [h.strip() for h in header]
+			if len(set(header)) != len(header):
+				dup = next(h for h in header if header.count(h) > 1)
+				raise InputError(f"{path}: column {dup!r} appears twice in the header")
+			if id_column is not None and id_column not in header:
+				raise InputError(
+					f"{path}: no column {id_column!r} (--id-column); columns are {', '.join(header)}"
+				)
+			try:
+				rules.check_columns(header)
+			except RuleError as e:
+				raise InputError(f"{path}: {e}") from None
+			seen: set[str] = set()
+			for row in reader:
+				line = reader.line_num
+				if not row or (len(row) == 1 and not row[0].strip()):
+					continue
+				if len(row) != len(header):
+					raise InputError(
+						f"{path}: line {line} has {len(row)} fields, the header has {len(header)}"
+					)
+				rec = dict(zip(header, row, strict=True))
+				if id_column is None:
+					rid = str(len(rows) + 1)
+				else:
+					rid = rec[id_column].strip()
+					if not rid:
+						raise InputError(f"{path}: line {line} has an empty {id_column!r}")
+				if rid in seen:
+					raise InputError(f"{path}: line {line} repeats id {rid!r}")
+				seen.add(rid)
+				rows.append((rid, rec))
+	except UnicodeDecodeError as e:
+		raise InputError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+	except csv.Error as e:
+		raise InputError(f"{path}: malformed CSV: {e}") from None
+	return rows, header
+
+
+@contextmanager
+def atomic_write(path: str) -> Iterator[Any]:
+	"""Writes to a temporary file beside ``path`` and moves it into place only when all went well."""
+	target = Path(path)
+	if target.parent and not target.parent.exists():
+		raise InputError(f"cannot write {path}: folder {target.parent} does not exist")
+	fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent or ".")
+	try:
+		with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+			yield f
+		os.replace(tmp, target)
+	except BaseException:
+		if os.path.exists(tmp):
+			os.unlink(tmp)
+		raise
+
+
+def rules_fingerprint(rules: RuleSet) -> str:
+	return hashlib.sha256(json.dumps(rules.to_dict(), sort_keys=True).encode()).hexdigest()
+
+
+def _short(value: Any, width: int = 40) -> str:
+	text = " ".join(str(value).split())
+	return text if len(text) <= width else text[: width - 1] + "…"
+
+
+# ---- commands ----------------------------------------------------------------------------------------
+def cmd_scan(args: argparse.Namespace) -> int:
+	rules = load_rules(args.rules)
+	rows, header = read_csv(args.input, args.id_column, rules)
+	progress = Progress(len(rows) >= PROGRESS_MIN_ROWS or args.progress)
+	result = scan_records(rules, rows, progress=progress, total=len(rows))
+	if args.pairs:
+		with atomic_write(args.pairs) as f:
+			w = csv.writer(f)
+			w.writerow(["id_a", "id_b", "rule", "action", "score"])
+			for a, b, m in result.pairs:
+				w.writerow([a, b, m.rule, m.action, f"{m.score:.1f}"])
+	if args.clusters:
+		with atomic_write(args.clusters) as f:
+			w = csv.writer(f)
+			w.writerow(["id", "cluster_id"])
+			for n, members in enumerate(result.clusters, 1):
+				for i in members:
+					w.writerow([i, n])
+	if not args.pairs and not args.clusters:
+		print_report(result, dict(rows), rules)
+	else:
+		s = result.stats
+		print(
+			f"{s['records']:,} records, {s['pairs']:,} matched pairs, {s['clusters']:,} clusters",
+			file=sys.stderr,
+		)
+	return 0
+
+
+def print_report(result, records: dict[str, dict], rules: RuleSet) -> None:
+	fields = [f for r in rules.rules for c in r.conditions for f in c.fields]
+	fields = list(dict.fromkeys(fields))
+	pairs_by_cluster: dict[int, list] = {}
+	cluster_of = result.cluster_of()
+	for a, b, m in result.pairs:
+		pairs_by_cluster.setdefault(cluster_of[a], []).append((a, b, m))
+	out = sys.stdout
+	for n, members in enumerate(result.clusters, 1):
+		out.write(f"Cluster {n} ({len(members)} records)\n")
+		for i in members:
+			rec = records[i]
+			vals = ", ".join(f"{f}={_short(rec[f])}" for f in fields if str(rec.get(f) or "").strip())
+			out.write(f"  {i}: {vals}\n")
+		for a, b, m in pairs_by_cluster.get(n, []):
+			out.write(
+				f"    {a} ~ {b}: {m.rule} ({m.action}) score {m.score:.0f} — {'; '.join(h.text() for h in m.hits)}\n"
+			)
+		out.write("\n")
+	s = result.stats
+	out.write(f"{s['records']:,} records, {s['pairs']:,} matched pairs, {s['clusters']:,} clusters")
+	if s.get("oversized_keys"):
+		out.write(f" ({s['oversized_keys']} very common keys compared by neighbourhood only)")
+	out.write("\n")
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+	rules = load_rules(args.rules)
+	rows, _ = read_csv(args.input, args.id_column, rules)
+	created = not os.path.exists(args.db)
+	index = SQLiteIndex(args.db)
+	progress = Progress(len(rows) >= PROGRESS_MIN_ROWS or args.progress)
+	fp = rules_fingerprint(rules)
+	try:
+		index.begin()
+		old = index.get_meta("rules")
+		if old is not None and old != fp and len(index):
+			print("rules changed since this index was built: re-keying the stored records", file=sys.stderr)
+			index.clear_keys()
+			index.put_many((i, rules.keys(rules.prepare(r)), r) for i, r in list(index.iter_records()))
+		index.set_meta("rules", fp)
+
+		def items():
+			for n, (rid, rec) in enumerate(rows, 1):
+				if n % 5000 == 0:
+					progress("index", n, len(rows))
+				yield rid, rules.keys(rules.prepare(rec, id=rid)), rec
+
+		n = index.put_many(items())
+		progress("index", len(rows), len(rows))
+		index.commit()
+		total = len(index)
+	except BaseException:
+		index.rollback()
+		index.close()
+		if created:
+			for suffix in ("", "-wal", "-shm"):
+				if os.path.exists(args.db + suffix):
+					os.unlink(args.db + suffix)
+		raise
+	index.close()
+	print(f"indexed {n:,} records; the index holds {total:,}", file=sys.stderr)
+	return 0
+
+
+def _queries(args: argparse.Namespace) -> list[dict]:
+	if args.record is not None:
+		try:
+			rec = json.loads(args.record)
+		except json.JSONDecodeError as e:
+			raise InputError(f"--record is not valid JSON: {e.msg} at column {e.colno}") from None
+		if not isinstance(rec, dict):
+			raise InputError("--record must be a JSON object")
+		return [rec]
+	p = Path(args.records)
+	if not p.is_file():
+		raise InputError(f"records file not found: {args.records}")
+	out = []
+	try:
+		with p.open(encoding="utf-8-sig") as f:
+			for n, line in enumerate(f, 1):
+				if not line.strip():
+					continue
+				try:
+					rec = json.loads(line)
+				except json.JSONDecodeError as e:
+					raise InputError(f"{args.records}: line {n} is not valid JSON: {e.msg}") from None
+				if not isinstance(rec, dict):
+					raise InputError(f"{args.records}: line {n} is not a JSON object")
+				out.append(rec)
+	except UnicodeDecodeError as e:
+		raise InputError(f"{args.records}: not UTF-8 text ({e.reason})") from None
+	return out
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+	rules = load_rules(args.rules)
+	queries = _queries(args)
+	index = SQLiteIndex(args.db, create=False)
+	try:
+		fp = index.get_meta("rules")
+		if fp is None:
+			raise InputError(f"{args.db} holds no index yet: run crm-dedup index first")
+		if fp != rules_fingerprint(rules):
+			raise InputError(
+				f"{args.db} was built with other rules: run crm-dedup index with these rules first"
+			)
+		lines = []
+		for q in queries:
+			exclude = [str(q[args.id_column])] if args.id_column and q.get(args.id_column) else []
+			matches = check_record(rules, q, index, exclude=exclude)
+			payload = [
+				{
+					"id": m.id,
+					"rule": m.rule,
+					"action": m.action,
+					"score": round(m.score, 1),
+					"explain": m.explain,
+				}
+				for m in matches
+			]
+			lines.append(json.dumps({"matches": payload}, ensure_ascii=False))
+	finally:
+		index.close()
+	sys.stdout.write("\n".join(lines) + ("\n" if lines else ""))
+	return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+	parser = argparse.ArgumentParser(
+		prog="crm-dedup", description="Find duplicate CRM records (撞单) in CSV files."
+	)
+	sub = parser.add_subparsers(dest="command", required=True)
+
+	scan = sub.add_parser("scan", help="find duplicate clusters inside one CSV file")
+	scan.add_argument("input")
+	scan.add_argument("--rules", required=True)
+	scan.add_argument("--id-column")
+	scan.add_argument("--pairs", help="write matched pairs here (id_a,id_b,rule,action,score)")
+	scan.add_argument("--clusters", help="write cluster membership here (id,cluster_id)")
+	scan.add_argument("--progress", action="store_true", help="show the progress bar even for small files")
+	scan.set_defaults(func=cmd_scan)
+
+	index = sub.add_parser("index", help="add CSV rows to a persistent SQLite index")
+	index.add_argument("input")
+	index.add_argument("--rules", required=True)
+	index.add_argument("--db", required=True)
+	index.add_argument("--id-column")
+	index.add_argument("--progress", action="store_true")
+	index.set_defaults(func=cmd_index)
+
+	check = sub.add_parser("check", help="check records against an index, one JSON line per record")
+	check.add_argument("--rules", required=True)
+	check.add_argument("--db", required=True)
+	group = check.add_mutually_exclusive_group(required=True)
+	group.add_argument("--record", help="one record as a JSON object")
+	group.add_argument("--records", help="a file with one JSON object per line")
+	check.add_argument("--id-column", help="a query's own id in the index is never reported as its duplicate")
+	check.set_defaults(func=cmd_check)
+	return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+	parser = build_parser()
+	args = parser.parse_args(argv)
+	try:
+		return args.func(args)
+	except DedupError as e:
+		print(f"crm-dedup: error: {e}", file=sys.stderr)
+		return 2
+	except OSError as e:
+		print(f"crm-dedup: error: {e.strerror or e}: {e.filename or ''}".rstrip(": "), file=sys.stderr)
+		return 2
+	except KeyboardInterrupt:
+		print("crm-dedup: interrupted; nothing was written", file=sys.stderr)
+		return 130
+
+
+if __name__ == "__main__":
+	sys.exit(main())

@@ -1,0 +1,279 @@
+"""One comparator per match type: prepare a raw value, compare two prepared values, give blocking keys.
+
+Each comparator is a small level ladder (in the spirit of splink's comparison levels): blank -> no opinion,
+equal after normalisation -> 100, fuzzy score otherwise (or 0 for exact-only types), each with a short note
+that ends up in the explanation a person reads.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from rapidfuzz.distance import Indel
+
+from .normalize import (
+	company_core,
+	normalize_email,
+	normalize_id_code,
+	normalize_phone,
+	normalize_text,
+	person_variants,
+	split_emails,
+	split_phones,
+)
+from .normalize.person import han_chars, readings
+from .normalize.text import as_text, to_simplified
+
+MATCH_TYPES = ("exact", "normalized", "company_name", "person_name", "phone", "email", "id_code", "fuzzy")
+FUZZY_TYPES = frozenset({"company_name", "person_name", "fuzzy"})
+DEFAULT_THRESHOLD = 90.0
+# How selective a type's keys are (lower blocks better); used to pick the condition a rule blocks on.
+SELECTIVITY = {
+	"id_code": 0,
+	"email": 1,
+	"phone": 2,
+	"exact": 3,
+	"normalized": 4,
+	"company_name": 5,
+	"person_name": 6,
+	"fuzzy": 7,
+}
+
+
+def ratio(a: str, b: str) -> float:
+	"""rapidfuzz's normalised Indel similarity, 0-100 (same as fuzz.ratio, no preprocessing)."""
+	return Indel.normalized_similarity(a, b) * 100.0
+
+
+@dataclass(frozen=True)
+class Value:
+	"""One prepared value of a record: where it came from, what it was, and its comparable form."""
+
+	field: str
+	raw: str
+	norm: Any
+	note: str = ""
+
+
+@dataclass
+class Compared:
+	score: float
+	note: str = ""
+
+
+@dataclass
+class Comparator:
+	name: str
+
+	def split(self, raw: str) -> list[str]:
+		return [raw]
+
+	def prepare(self, raw: str, region: str) -> tuple[Any, str] | None:
+		"""(comparable form, note) or None when the value is blank for this type."""
+		raise NotImplementedError
+
+	def compare(self, a: Any, b: Any) -> Compared:
+		return Compared(100.0 if a == b else 0.0)
+
+	def keys(self, norm: Any) -> list[str]:
+		return [f"{self.name[:2]}:{norm}"]
+
+
+class Exact(Comparator):
+	def prepare(self, raw, region):
+		s = raw.strip()
+		return (s, "") if s else None
+
+
+class Normalized(Comparator):
+	def prepare(self, raw, region):
+		s = normalize_text(raw)
+		return (s, "") if s else None
+
+
+class Email(Comparator):
+	def split(self, raw):
+		return split_emails(raw)
+
+	def prepare(self, raw, region):
+		s = normalize_email(raw)
+		return (s, "") if s else None
+
+
+class IdCodeCmp(Comparator):
+	def prepare(self, raw, region):
+		code = normalize_id_code(raw)
+		return (code.value, code.note) if code.value else None
+
+
+class Phone(Comparator):
+	def split(self, raw):
+		return split_phones(raw)
+
+	def prepare(self, raw, region):
+		s = normalize_phone(raw, region)
+		if not s:
+			return None
+		return (s, "" if s.startswith("+") else "not a valid phone number; digits compared")
+
+
+def _pinyin_str(s: str) -> str:
+	out = []
+	for ch in s:
+		r = readings(ch)
+		out.append(r[0] if r else ch)
+	return "".join(out)
+
+
+def _affix_keys(prefix: str, s: str, n: int) -> list[str]:
+	if len(s) <= n:
+		return [f"{prefix}f:{s}"]
+	return [f"{prefix}f:{s}", f"{prefix}p:{s[:n]}", f"{prefix}s:{s[-n:]}"]
+
+
+class CompanyName(Comparator):
+	def prepare(self, raw, region):
+		core = company_core(raw)
+		return (core, "") if core else None
+
+	def compare(self, a, b):
+		if a == b:
+			return Compared(100.0, "same name once legal form and region are set aside")
+		return Compared(ratio(a, b))
+
+	def keys(self, norm):
+		n = 2 if not norm.isascii() else 4
+		keys = _affix_keys("co", norm, n)
+		if not norm.isascii():
+			keys.append(f"coy:{_pinyin_str(norm)}")  # homophone typos: 金陵 / 金灵
+		return keys
+
+
+@dataclass(frozen=True)
+class PersonForm:
+	variants: tuple[str, ...]  # each variant: its syllables sorted and joined by spaces
+	han: str
+
+
+class PersonName(Comparator):
+	def prepare(self, raw, region):
+		variants = person_variants(raw)
+		if not variants:
+			return None
+		joined = tuple(dict.fromkeys(" ".join(sorted(v)) for v in variants))
+		return PersonForm(joined, to_simplified(han_chars(raw))), ""
+
+	def compare(self, a: PersonForm, b: PersonForm):
+		if a.han and b.han and a.han == b.han:
+			return Compared(100.0, "same characters")
+		best = max(ratio(x, y) for x in a.variants for y in b.variants)
+		if a.han and b.han and best >= 100.0:
+			return Compared(95.0, "same pinyin, different characters")
+		if best >= 100.0:
+			return Compared(100.0, "same pinyin")
+		return Compared(best)
+
+	def keys(self, norm: PersonForm):
+		return [f"pn:{v}" for v in norm.variants]
+
+
+class Fuzzy(Comparator):
+	def prepare(self, raw, region):
+		s = normalize_text(raw)
+		return (s, "") if s else None
+
+	def compare(self, a, b):
+		return Compared(100.0 if a == b else ratio(a, b))
+
+	def keys(self, norm):
+		return _affix_keys("fz", norm, 3 if not norm.isascii() else 4)
+
+
+COMPARATORS: dict[str, Comparator] = {
+	"exact": Exact("exact"),
+	"normalized": Normalized("normalized"),
+	"company_name": CompanyName("company_name"),
+	"person_name": PersonName("person_name"),
+	"phone": Phone("phone"),
+	"email": Email("email"),
+	"id_code": IdCodeCmp("id_code"),
+	"fuzzy": Fuzzy("fuzzy"),
+}
+
+
+def raw_values(value: Any) -> list[str]:
+	"""A field's value as a list of non-blank strings (lists come from child tables)."""
+	if value is None:
+		return []
+	if isinstance(value, (list, tuple, set, frozenset)):
+		out: list[str] = []
+		for v in value:
+			out.extend(raw_values(v))
+		return out
+	text = as_text(value)
+	return [text] if text.strip() else []
+
+
+@dataclass
+class ConditionHit:
+	"""Why one condition held: which field and value of each record met, how, and how well."""
+
+	match: str
+	field_a: str
+	value_a: str
+	field_b: str
+	value_b: str
+	score: float
+	note: str = ""
+	skipped: bool = False  # blank on one side and blank="ignore"
+
+	def to_dict(self) -> dict:
+		return {
+			"match": self.match,
+			"field_a": self.field_a,
+			"value_a": self.value_a,
+			"field_b": self.field_b,
+			"value_b": self.value_b,
+			"score": round(self.score, 1),
+			"note": self.note,
+			"skipped": self.skipped,
+		}
+
+	def text(self) -> str:
+		if self.skipped:
+			return f"{self.field_a}: blank, ignored"
+		left = f"{self.field_a}={self.value_a!r}"
+		right = f"{self.field_b}={self.value_b!r}"
+		note = f"; {self.note}" if self.note else ""
+		return f"{left} ~ {right} ({self.match} {self.score:.0f}{note})"
+
+
+@dataclass
+class Match:
+	"""A fired rule between a query record and a stored one, with its explanation."""
+
+	id: str
+	rule: str
+	action: str
+	priority: int
+	score: float
+	hits: list[ConditionHit] = field(default_factory=list)
+
+	@property
+	def explain(self) -> str:
+		return f"rule {self.rule!r}: " + "; ".join(h.text() for h in self.hits)
+
+	def sort_key(self) -> tuple:
+		return (self.priority, -self.score, str(self.id))
+
+	def to_dict(self) -> dict:
+		return {
+			"id": self.id,
+			"rule": self.rule,
+			"action": self.action,
+			"priority": self.priority,
+			"score": round(self.score, 1),
+			"explain": self.explain,
+			"hits": [h.to_dict() for h in self.hits],
+		}

@@ -1,0 +1,147 @@
+"""Company names: legal forms, bracketed branch/region parts and province/city prefixes made insensitive.
+
+金陵餐饮有限公司, 金陵餐饮有限责任公司, 南京金陵餐饮有限公司 and 金陵餐饮(南京)有限公司 all have the core 金陵餐饮.
+Region names come from ``data/regions.txt`` (generated from cpca's national table by scripts/gen_regions.py).
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from importlib import resources
+
+from .text import fold, normalize_text, strip_punct
+
+# Chinese legal forms and group/branch words, longest first so 有限责任公司 goes before 公司.
+LEGAL_CN = sorted(
+	{
+		"股份有限公司",
+		"有限责任公司",
+		"集团有限公司",
+		"集团股份有限公司",
+		"控股有限公司",
+		"控股集团",
+		"有限公司",
+		"有限合伙",
+		"普通合伙",
+		"合伙企业",
+		"股份公司",
+		"集团公司",
+		"总公司",
+		"分公司",
+		"子公司",
+		"办事处",
+		"代表处",
+		"公司",
+		"集团",
+		"控股",
+		"有限",
+		"总部",
+		"分部",
+		"分店",
+		"总店",
+		"个体工商户",
+	},
+	key=len,
+	reverse=True,
+)
+# English legal forms, matched as whole tokens at the end of the name.
+LEGAL_EN = {
+	"co",
+	"company",
+	"corp",
+	"corporation",
+	"inc",
+	"incorporated",
+	"ltd",
+	"limited",
+	"llc",
+	"llp",
+	"lp",
+	"plc",
+	"pte",
+	"pty",
+	"gmbh",
+	"ag",
+	"sa",
+	"sarl",
+	"bv",
+	"nv",
+	"kk",
+	"group",
+	"holding",
+	"holdings",
+	"the",
+	"and",
+	"china",
+	"intl",
+	"international",
+}
+_BRACKETS = re.compile(r"[\(\[【〔《<{][^\(\)\[\]【】〔〕《》<>{}]*[\)\]】〕》>}]")
+_TOKEN = re.compile(r"\w+")
+_MIN_CORE = 2  # never strip a region if fewer characters would be left
+
+
+def _load_regions() -> tuple[tuple[str, ...], tuple[str, ...]]:
+	text = resources.files("crm_dedup.engine").joinpath("data/regions.txt").read_text(encoding="utf-8")
+	names = set()
+	for line in text.splitlines():
+		if line and not line.startswith("#"):
+			names.add(line.split("\t", 1)[1])
+	ordered = tuple(sorted(names, key=len, reverse=True))
+	return ordered, tuple(n for n in ordered if len(n) >= 2)
+
+
+REGIONS, _REGIONS2 = _load_regions()
+_REGION_SET = frozenset(REGIONS)
+_REGION_LENS = sorted({len(r) for r in REGIONS}, reverse=True)
+
+
+def _strip_legal_suffix(s: str) -> str:
+	changed = True
+	while changed and s:
+		changed = False
+		for suf in LEGAL_CN:
+			if s.endswith(suf) and len(s) > len(suf):
+				s = s[: -len(suf)]
+				changed = True
+				break
+		for n in _REGION_LENS:  # a trailing region: 金陵餐饮南京 (from 金陵餐饮南京分公司)
+			if len(s) - n >= _MIN_CORE + 1 and s[-n:] in _REGION_SET:
+				s = s[:-n]
+				changed = True
+				break
+	return s
+
+
+def _strip_region_prefix(s: str) -> str:
+	changed = True
+	while changed:
+		changed = False
+		for n in _REGION_LENS:
+			if len(s) - n > _MIN_CORE and s[:n] in _REGION_SET:
+				s = s[n:]
+				changed = True
+				break
+	return s
+
+
+@lru_cache(maxsize=200_000)
+def company_core(value: str) -> str:
+	"""The distinctive part of a company name, folded (see module docstring). Never raises."""
+	text = fold(value)
+	if not text:
+		return ""
+	text = text[:512]
+	unbracketed = _BRACKETS.sub(" ", text)
+	if strip_punct(unbracketed):
+		text = unbracketed
+	tokens = _TOKEN.findall(text)
+	while len(tokens) > 1 and tokens[-1].isascii() and tokens[-1] in LEGAL_EN:
+		tokens.pop()
+	while len(tokens) > 1 and tokens[0] == "the":
+		tokens.pop(0)
+	s = strip_punct("".join(tokens))
+	s = _strip_legal_suffix(s)
+	s = _strip_region_prefix(s)
+	return s or normalize_text(value)

@@ -1,0 +1,130 @@
+"""Person names, pinyin-aware: 张伟 ≡ Zhang Wei ≡ zhangwei ≡ Wei Zhang.
+
+A name becomes one or more *variants*, each a tuple of syllables (or Latin tokens that are not pinyin).
+Chinese characters are read with pypinyin's character dictionary (tones dropped); a surname with several
+readings (单 dan/shan, 曾 zeng/ceng) gives one variant per reading. Latin words are split into pinyin syllables
+when they spell pinyin (zhangwei -> zhang wei) and kept whole otherwise (John).
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from functools import lru_cache
+
+from pypinyin.contrib.tone_convert import to_normal
+from pypinyin.pinyin_dict import pinyin_dict
+
+from .text import as_text
+
+_MAX_CHARS = 64  # longer values are not names: only their first 64 letters are read
+_INTERJECTIONS = {"m", "n", "ng", "hm", "hng", "r", "ê", "ea", "o", "e"}
+
+
+def _reading_list(code: int) -> tuple[str, ...]:
+	raw = pinyin_dict.get(code)
+	if not raw:
+		return ()
+	out: list[str] = []
+	for reading in raw.split(","):
+		syl = to_normal(reading.strip(), v_to_u=False)
+		if syl and syl.isascii() and syl.isalpha() and syl not in out:
+			out.append(syl)
+	return tuple(out)
+
+
+def _build_syllables() -> frozenset[str]:
+	found: set[str] = set()
+	for code in pinyin_dict:
+		found.update(_reading_list(code))
+	return frozenset(s for s in found if s not in _INTERJECTIONS or s in ("e", "o", "er"))
+
+
+SYLLABLES = _build_syllables()
+_MAX_SYL = max(len(s) for s in SYLLABLES)
+
+
+@lru_cache(maxsize=50_000)
+def readings(ch: str) -> tuple[str, ...]:
+	return _reading_list(ord(ch))
+
+
+def is_cjk(ch: str) -> bool:
+	return bool(pinyin_dict.get(ord(ch)))
+
+
+@lru_cache(maxsize=50_000)
+def segment_pinyin(word: str) -> tuple[str, ...] | None:
+	"""``zhangwei`` -> ``("zhang", "wei")``; ``None`` when the word is not pinyin. Fewest syllables win."""
+	n = len(word)
+	if n == 0 or n > 40:
+		return None
+	best: list[tuple[str, ...] | None] = [None] * (n + 1)
+	best[0] = ()
+	for i in range(n):
+		if best[i] is None:
+			continue
+		for j in range(i + 1, min(n, i + _MAX_SYL) + 1):
+			syl = word[i:j]
+			if syl in SYLLABLES:
+				cand = best[i] + (syl,)
+				if best[j] is None or len(cand) < len(best[j]):
+					best[j] = cand
+	return best[n]
+
+
+def _latin_fold(text: str) -> str:
+	text = text.replace("ü", "v").replace("Ü", "v")
+	decomposed = unicodedata.normalize("NFKD", text)
+	return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold()
+
+
+@lru_cache(maxsize=200_000)
+def person_variants(value: str) -> tuple[tuple[str, ...], ...]:
+	"""All readings of a name, each a tuple of syllables/tokens in written order. Empty for a blank name."""
+	text = unicodedata.normalize("NFKC", as_text(value))[: _MAX_CHARS * 4]
+	first_cjk_done = False
+	parts: list[tuple[str, ...]] = []  # each element: the alternatives for one position
+	word = []
+
+	def flush() -> None:
+		if not word:
+			return
+		w = _latin_fold("".join(word))
+		word.clear()
+		w = "".join(ch for ch in w if ch.isalnum())
+		if not w:
+			return
+		seg = segment_pinyin(w) if w.isascii() and w.isalpha() else None
+		for tok in seg or (w,):
+			parts.append((tok,))
+
+	letters = 0
+	for ch in text:
+		if letters >= _MAX_CHARS:
+			break
+		if is_cjk(ch):
+			flush()
+			alts = readings(ch)
+			if not first_cjk_done:
+				parts.append(alts[:3])
+				first_cjk_done = True
+			else:
+				parts.append(alts[:1])
+			letters += 1
+		elif ch.isalnum():
+			word.append(ch)
+			letters += 1
+		else:
+			flush()
+	flush()
+	if not parts:
+		return ()
+	variants: list[tuple[str, ...]] = [()]
+	for alts in parts:
+		variants = [v + (a,) for v in variants for a in alts]
+	return tuple(dict.fromkeys(variants))
+
+
+def han_chars(value: str) -> str:
+	"""The Chinese characters of a name, traditional folded to simplified by the caller."""
+	return "".join(ch for ch in as_text(value) if is_cjk(ch))

@@ -1,0 +1,339 @@
+"""Rule set / rule / condition types, JSON in and out, validation with messages that name the rule.
+
+A rules document::
+
+        {
+            "options": {"default_region": "CN"},
+            "rules": [
+                {
+                    "name": "phones",
+                    "priority": 2,
+                    "action": "block",
+                    "conditions": [{"fields": ["phone_1", "phone_2"], "match": "phone", "blank": "fail"}],
+                }
+            ],
+        }
+
+A rule fires for a pair of records when all its conditions hold. A condition over several fields is a field
+group: it holds when any value of the group on one record matches any value of the group on the other.
+``blank: "ignore"`` lets a blank side pass; a rule whose conditions are all blank never fires.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import RuleError
+from .match import (
+	COMPARATORS,
+	DEFAULT_THRESHOLD,
+	FUZZY_TYPES,
+	MATCH_TYPES,
+	SELECTIVITY,
+	ConditionHit,
+	Match,
+	Value,
+	raw_values,
+)
+
+ACTIONS = ("block", "warn", "log")
+BLANKS = ("fail", "ignore")
+Record = Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Condition:
+	fields: tuple[str, ...]
+	match: str
+	threshold: float = DEFAULT_THRESHOLD
+	blank: str = "fail"
+
+	@property
+	def signature(self) -> tuple:
+		"""What a record's prepared values for this condition depend on (shared between rules)."""
+		return (self.fields, self.match)
+
+	def to_dict(self) -> dict:
+		d: dict[str, Any] = {"fields": list(self.fields), "match": self.match, "blank": self.blank}
+		if self.match in FUZZY_TYPES:
+			d["threshold"] = self.threshold
+		return d
+
+
+@dataclass(frozen=True)
+class Rule:
+	name: str
+	conditions: tuple[Condition, ...]
+	priority: int = 10
+	action: str = "block"
+
+	@property
+	def fields(self) -> set[str]:
+		return {f for c in self.conditions for f in c.fields}
+
+	@property
+	def blocking_conditions(self) -> tuple[int, ...]:
+		"""Indexes of the conditions whose keys find this rule's candidates.
+
+		One required (blank="fail") condition suffices, the most selective; a rule with only blank="ignore"
+		conditions needs the keys of all of them, because any one of them may be the one that holds.
+		"""
+		required = [i for i, c in enumerate(self.conditions) if c.blank == "fail"]
+		if required:
+			return (min(required, key=lambda i: SELECTIVITY[self.conditions[i].match]),)
+		return tuple(range(len(self.conditions)))
+
+	def to_dict(self) -> dict:
+		return {
+			"name": self.name,
+			"priority": self.priority,
+			"action": self.action,
+			"conditions": [c.to_dict() for c in self.conditions],
+		}
+
+
+class Prepared:
+	"""A record with its values prepared once for every condition of a rule set."""
+
+	__slots__ = ("id", "record", "values")
+
+	def __init__(self, id: Any, record: Record, values: dict[tuple, list[Value]]):
+		self.id = id
+		self.record = record
+		self.values = values
+
+
+def _fail(rule: str, msg: str) -> RuleError:
+	return RuleError(f"rule {rule!r}: {msg}")
+
+
+def _parse_condition(rule: str, i: int, raw: Any) -> Condition:
+	where = f"condition {i + 1}"
+	if not isinstance(raw, Mapping):
+		raise _fail(rule, f"{where} must be an object")
+	fields = raw.get("fields", raw.get("field"))
+	if isinstance(fields, str):
+		fields = [fields]
+	if not isinstance(fields, list) or not fields:
+		raise _fail(rule, f"{where} has an empty field list")
+	if not all(isinstance(f, str) and f.strip() for f in fields):
+		raise _fail(rule, f"{where} has a field name that is not a non-empty string")
+	match = raw.get("match")
+	if match not in MATCH_TYPES:
+		raise _fail(
+			rule, f"{where} has unknown match type {match!r} (expected one of {', '.join(MATCH_TYPES)})"
+		)
+	threshold = raw.get("threshold", DEFAULT_THRESHOLD)
+	if threshold is None:
+		threshold = DEFAULT_THRESHOLD
+	if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 <= threshold <= 100:
+		raise _fail(rule, f"{where} has threshold {threshold!r} outside 0-100")
+	blank = raw.get("blank", "fail")
+	if blank not in BLANKS:
+		raise _fail(rule, f"{where} has unknown blank handling {blank!r} (expected fail or ignore)")
+	unknown = set(raw) - {"fields", "field", "match", "threshold", "blank"}
+	if unknown:
+		raise _fail(rule, f"{where} has unknown key(s) {', '.join(sorted(unknown))}")
+	return Condition(tuple(f.strip() for f in fields), match, float(threshold), blank)
+
+
+def _parse_rule(i: int, raw: Any) -> Rule:
+	if not isinstance(raw, Mapping):
+		raise RuleError(f"rule #{i + 1} must be an object")
+	name = raw.get("name")
+	if not isinstance(name, str) or not name.strip():
+		raise RuleError(f"rule #{i + 1} has no name")
+	name = name.strip()
+	action = raw.get("action", "block")
+	if action not in ACTIONS:
+		raise _fail(name, f"unknown action {action!r} (expected block, warn or log)")
+	priority = raw.get("priority", 10)
+	if isinstance(priority, bool) or not isinstance(priority, int):
+		raise _fail(name, f"priority must be a whole number, got {priority!r}")
+	conditions = raw.get("conditions")
+	if not isinstance(conditions, list) or not conditions:
+		raise _fail(name, "has no conditions")
+	unknown = set(raw) - {"name", "priority", "action", "conditions", "enabled", "description"}
+	if unknown:
+		raise _fail(name, f"unknown key(s) {', '.join(sorted(unknown))}")
+	return Rule(name, tuple(_parse_condition(name, j, c) for j, c in enumerate(conditions)), priority, action)
+
+
+@dataclass
+class RuleSet:
+	rules: tuple[Rule, ...]
+	default_region: str = "CN"
+	_signatures: dict[tuple, Condition] = field(default_factory=dict, repr=False)
+
+	def __post_init__(self) -> None:
+		self.rules = tuple(sorted(self.rules, key=lambda r: (r.priority, r.name)))
+		names = [r.name for r in self.rules]
+		dupes = {n for n in names if names.count(n) > 1}
+		if dupes:
+			raise RuleError(f"rule {sorted(dupes)[0]!r}: the name is used by more than one rule")
+		for r in self.rules:
+			for c in r.conditions:
+				self._signatures.setdefault(c.signature, c)
+
+	# ---- JSON --------------------------------------------------------------------------------------
+	@classmethod
+	def from_dict(cls, data: Any) -> RuleSet:
+		if isinstance(data, list):
+			data = {"rules": data}
+		if not isinstance(data, Mapping):
+			raise RuleError("a rules document must be an object with a 'rules' list")
+		raw_rules = data.get("rules")
+		if not isinstance(raw_rules, list) or not raw_rules:
+			raise RuleError("the rules document has no rules")
+		options = data.get("options") or {}
+		if not isinstance(options, Mapping):
+			raise RuleError("'options' must be an object")
+		region = options.get("default_region", "CN") or ""
+		if not isinstance(region, str) or (region and (len(region) != 2 or not region.isalpha())):
+			raise RuleError(f"default_region must be a two-letter country code, got {region!r}")
+		rules = [
+			_parse_rule(i, r)
+			for i, r in enumerate(raw_rules)
+			if not (isinstance(r, Mapping) and r.get("enabled") is False)
+		]
+		if not rules:
+			raise RuleError("the rules document has no enabled rules")
+		return cls(tuple(rules), region.upper())
+
+	def to_dict(self) -> dict:
+		return {
+			"options": {"default_region": self.default_region},
+			"rules": [r.to_dict() for r in self.rules],
+		}
+
+	@property
+	def fields(self) -> set[str]:
+		return {f for r in self.rules for f in r.fields}
+
+	def rule(self, name: str) -> Rule:
+		for r in self.rules:
+			if r.name == name:
+				return r
+		raise KeyError(name)
+
+	def check_columns(self, columns: Iterable[str]) -> None:
+		"""Raises RuleError naming the first rule that uses a column the data does not have."""
+		have = set(columns)
+		for r in self.rules:
+			missing = sorted(f for f in r.fields if f not in have)
+			if missing:
+				raise _fail(r.name, f"uses unknown column(s) {', '.join(missing)}")
+
+	# ---- records -----------------------------------------------------------------------------------
+	def prepare(self, record: Record, id: Any = None) -> Prepared:
+		values: dict[tuple, list[Value]] = {}
+		for sig, cond in self._signatures.items():
+			cmp = COMPARATORS[cond.match]
+			out: list[Value] = []
+			seen = set()
+			for f in cond.fields:
+				for raw in raw_values(record.get(f)):
+					for part in cmp.split(raw):
+						prepared = cmp.prepare(part, self.default_region)
+						if prepared is None:
+							continue
+						norm, note = prepared
+						if (f, norm) in seen:
+							continue
+						seen.add((f, norm))
+						out.append(Value(f, part, norm, note))
+			values[sig] = out
+		return Prepared(id, record, values)
+
+	def rule_keys(self, rule: Rule, p: Prepared) -> set[str]:
+		"""Blocking keys of one rule for one record, namespaced by condition so rules never mix."""
+		keys: set[str] = set()
+		for i in rule.blocking_conditions:
+			cond = rule.conditions[i]
+			cmp = COMPARATORS[cond.match]
+			ns = f"{i}|"
+			for v in p.values[cond.signature]:
+				for k in cmp.keys(v.norm):
+					keys.add(ns + k)
+		return keys
+
+	def keys(self, p: Prepared) -> dict[str, set[str]]:
+		"""{rule name: keys}; a rule with no keys for this record (its blocking fields are blank) is left out."""
+		out = {}
+		for r in self.rules:
+			k = self.rule_keys(r, p)
+			if k:
+				out[r.name] = k
+		return out
+
+	def compare_rule(self, rule: Rule, a: Prepared, b: Prepared) -> Match | None:
+		hits: list[ConditionHit] = []
+		held = 0
+		for cond in rule.conditions:
+			va, vb = a.values[cond.signature], b.values[cond.signature]
+			if not va or not vb:
+				if cond.blank == "ignore":
+					f = (va or vb)[0].field if (va or vb) else cond.fields[0]
+					hits.append(ConditionHit(cond.match, f, "", f, "", 0.0, "blank, ignored", skipped=True))
+					continue
+				return None
+			cmp = COMPARATORS[cond.match]
+			best = None
+			best_score = -1.0
+			for x in va:
+				for y in vb:
+					c = cmp.compare(x.norm, y.norm)
+					if c.score > best_score:
+						best_score, best = c.score, (x, y, c)
+						if best_score >= 100.0:
+							break
+				if best_score >= 100.0:
+					break
+			threshold = cond.threshold if cond.match in FUZZY_TYPES else 100.0
+			if best is None or best_score < threshold:
+				return None
+			x, y, c = best
+			note = "; ".join(n for n in (c.note, x.note, y.note) if n)
+			hits.append(ConditionHit(cond.match, x.field, x.raw, y.field, y.raw, c.score, note))
+			held += 1
+		if not held:
+			return None
+		score = min(h.score for h in hits if not h.skipped)
+		return Match(b.id, rule.name, rule.action, rule.priority, score, hits)
+
+	def compare(self, a: Prepared, b: Prepared, rules: Iterable[Rule] | None = None) -> Match | None:
+		"""The fired rule with the lowest priority number (rules are kept sorted), or None."""
+		for r in rules if rules is not None else self.rules:
+			m = self.compare_rule(r, a, b)
+			if m is not None:
+				return m
+		return None
+
+	def all_matches(self, a: Prepared, b: Prepared) -> list[Match]:
+		return [m for r in self.rules if (m := self.compare_rule(r, a, b)) is not None]
+
+
+def load_rules(source: str | Path | Mapping | list) -> RuleSet:
+	"""A RuleSet from a path to a JSON file, a JSON string, or already-parsed data."""
+	if isinstance(source, (Mapping, list)):
+		return RuleSet.from_dict(source)
+	text = None
+	if isinstance(source, Path) or (isinstance(source, str) and not source.lstrip().startswith(("{", "["))):
+		path = Path(source)
+		try:
+			text = path.read_text(encoding="utf-8-sig")
+		except FileNotFoundError:
+			raise RuleError(f"rules file not found: {path}") from None
+		except (OSError, UnicodeDecodeError) as e:
+			raise RuleError(f"cannot read rules file {path}: {e}") from None
+	else:
+		text = source
+	try:
+		data = json.loads(text)
+	except json.JSONDecodeError as e:
+		raise RuleError(f"rules are not valid JSON: {e.msg} at line {e.lineno} column {e.colno}") from None
+	return RuleSet.from_dict(data)
