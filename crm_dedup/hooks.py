@@ -1,0 +1,41 @@
+app_name = "crm_dedup"
+app_title = "CRM Dedup"
+app_publisher = "crm_dedup contributors"
+app_description = "Duplicate detection and merge for ERPNext CRM (撞单 prevention)"
+app_email = "dev@crm-dedup.invalid"
+app_license = "MIT"
+required_apps = ["frappe"]
+
+# ---- install / migrate -------------------------------------------------------------------------------
+after_install = "crm_dedup.install.after_install"
+after_migrate = "crm_dedup.install.after_migrate"
+
+# ---- assets ------------------------------------------------------------------------------------------
+# One desk bundle: form warn dialog, merge actions, duplicate indicators (see public/js/*.js)
+app_include_js = "crm_dedup.bundle.js"
+
+# ---- save-time checks and key-index maintenance (crm_dedup.events) ---------------------------------
+# "*" because an admin may put a rule on any doctype; each handler returns at once (cached map) for
+# doctypes that no enabled rule touches.
+doc_events = {
+	"*": {
+		"before_validate": ["crm_dedup.events.before_validate"],
+		"validate": ["crm_dedup.events.validate"],
+		"on_update": ["crm_dedup.events.on_update"],
+		"on_trash": ["crm_dedup.events.on_trash"],
+		"after_rename": ["crm_dedup.events.after_rename"],
+	},
+	"Dedup Rule": {
+		"on_update": ["crm_dedup.bridge.clear_cache"],
+		"on_trash": ["crm_dedup.bridge.clear_cache"],
+	},
+}
+
+# ---- batch scans (crm_dedup.scans) ---------------------------------------------------------------------
+scheduler_events = {
+	"daily": ["crm_dedup.scans.run_scheduled_daily"],
+	"weekly": ["crm_dedup.scans.run_scheduled_weekly"],
+}
+
+# ---- Data Import dry run (crm_dedup.data_import) -------------------------------------------------------
+doctype_js = {"Data Import": "public/js/data_import.js"}
