@@ -16,7 +16,7 @@ setup(
 	python_requires=">=3.10",
 	# frappe is provided by the bench; never list it here.
 	install_requires=[
-		"rapidfuzz>=3,<4",
+		"rapidfuzz>=2.15,<4",  # ERPNext 15.11 pins ~=2.15, later 15.x ~=3.12
 		"pypinyin>=0.49",
 		"phonenumbers>=8.13",
 		"opencc>=1.1.6",
