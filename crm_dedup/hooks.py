@@ -4,7 +4,6 @@ app_publisher = "crm_dedup contributors"
 app_description = "Duplicate detection and merge for ERPNext CRM (撞单 prevention)"
 app_email = "dev@crm-dedup.invalid"
 app_license = "MIT"
-required_apps = ["frappe"]
 
 # ---- install / migrate -------------------------------------------------------------------------------
 after_install = "crm_dedup.install.after_install"
