@@ -30,6 +30,9 @@ doc_events = {
 	},
 }
 
+# Dedup Key / Dedup Collision Log rows point at records but must never stop one from being deleted
+ignore_links_on_delete = ["Dedup Key", "Dedup Collision Log"]
+
 # ---- batch scans (crm_dedup.scans) ---------------------------------------------------------------------
 scheduler_events = {
 	"daily": ["crm_dedup.scans.run_scheduled_daily"],

@@ -1,0 +1,175 @@
+# Copyright (c) 2025, crm_dedup contributors
+# License: MIT. See license.txt
+
+from __future__ import annotations
+
+import json
+
+import frappe
+from frappe import _
+from frappe.model.document import Document
+
+from crm_dedup import bridge
+from crm_dedup.engine import RuleError, RuleSet
+
+# a rebuild of up to this many records runs inside the save; larger ones go to a background job
+INLINE_REBUILD_LIMIT = 5000
+
+
+class DedupRule(Document):
+	# begin: auto-generated types
+	# This code is auto-generated. Do not modify anything in this block.
+
+	from typing import TYPE_CHECKING
+
+	if TYPE_CHECKING:
+		from frappe.types import DF
+
+		from crm_dedup.crm_dedup.doctype.dedup_rule_condition.dedup_rule_condition import DedupRuleCondition
+		from crm_dedup.crm_dedup.doctype.dedup_rule_cross_check.dedup_rule_cross_check import (
+			DedupRuleCrossCheck,
+		)
+
+		action: DF.Literal["Block", "Warn", "Log only"]
+		apply_on_edit: DF.Check
+		apply_on_import: DF.Check
+		apply_on_insert: DF.Check
+		conditions: DF.Table[DedupRuleCondition]
+		cross_checks: DF.Table[DedupRuleCrossCheck]
+		description: DF.SmallText | None
+		enabled: DF.Check
+		index_status: DF.Data | None
+		indexed_keys: DF.Int
+		last_indexed: DF.Datetime | None
+		presets_html: DF.HTML | None
+		priority: DF.Int
+		rule_name: DF.Data
+		target_doctype: DF.Link
+	# end: auto-generated types
+
+	def validate(self) -> None:
+		self.rule_name = (self.rule_name or "").strip()
+		if not frappe.db.exists("DocType", self.target_doctype):
+			frappe.throw(
+				_("Target DocType {0} does not exist").format(self.target_doctype), title=_("Invalid rule")
+			)
+		if frappe.get_meta(self.target_doctype).istable or frappe.get_meta(self.target_doctype).issingle:
+			frappe.throw(
+				_(
+					"{0} is a child table or a single DocType; a rule needs a DocType with records of its own"
+				).format(_(self.target_doctype)),
+				title=_("Invalid rule"),
+			)
+		if not self.conditions:
+			frappe.throw(_("Add at least one condition"), title=_("Invalid rule"))
+		errors = []
+		for row in self.conditions:
+			fields = bridge.split_fields(row.fields)
+			if not fields:
+				errors.append(_("Condition {0}: choose at least one field").format(row.idx))
+				continue
+			row.fields = ", ".join(fields)
+			match = bridge.MATCH_TYPES.get(row.match_type)
+			if match in ("company_name", "person_name", "fuzzy"):
+				if row.threshold is None or not 0 < row.threshold <= 100:
+					errors.append(
+						_("Condition {0}: threshold must be between 1 and 100, got {1}").format(
+							row.idx, row.threshold
+						)
+					)
+			for path in fields:
+				if error := bridge.check_condition_field(self.target_doctype, path, match):
+					errors.append(_("Condition {0}: {1}").format(row.idx, error))
+		rule_fields = {f for row in self.conditions for f in bridge.split_fields(row.fields)}
+		seen = set()
+		for row in self.cross_checks:
+			if row.other_doctype == self.target_doctype:
+				errors.append(
+					_(
+						"Cross check {0}: {1} is the target DocType itself; its records are always checked"
+					).format(row.idx, _(row.other_doctype))
+				)
+				continue
+			if row.other_doctype in seen:
+				errors.append(_("Cross check {0}: {1} is listed twice").format(row.idx, _(row.other_doctype)))
+			seen.add(row.other_doctype)
+			try:
+				fmap = bridge.parse_field_map(row.field_map)
+			except ValueError as e:
+				errors.append(_("Cross check {0}: {1}").format(row.idx, e))
+				continue
+			if not fmap:
+				errors.append(_("Cross check {0}: the field map is empty").format(row.idx))
+			for target, paths in fmap.items():
+				if target not in rule_fields:
+					errors.append(
+						_("Cross check {0}: {1} is not a field of any condition of this rule").format(
+							row.idx, target
+						)
+					)
+					continue
+				match = self._match_of(target)
+				for path in paths:
+					if error := bridge.check_condition_field(row.other_doctype, path, match):
+						errors.append(_("Cross check {0}: {1}").format(row.idx, error))
+		if errors:
+			frappe.throw(
+				"<br>".join(errors),
+				title=_("Rule {0} cannot be saved").format(self.rule_name or ""),
+				as_list=False,
+			)
+		try:
+			RuleSet.from_dict({"rules": [bridge.rule_doc_to_dict(self)]})
+		except RuleError as e:
+			frappe.throw(str(e), title=_("Invalid rule"))
+
+	def _match_of(self, field: str) -> str:
+		for row in self.conditions:
+			if field in bridge.split_fields(row.fields):
+				return bridge.MATCH_TYPES.get(row.match_type)
+		return "exact"
+
+	def index_signature(self) -> str:
+		"""What the stored keys depend on (a change means the rule's keys must be rebuilt)."""
+		return json.dumps(
+			{
+				"enabled": self.enabled,
+				"target": self.target_doctype,
+				"rule": bridge.rule_doc_to_dict(self)["conditions"],
+				"cross": [(c.other_doctype, c.field_map, c.enabled) for c in self.cross_checks],
+			},
+			sort_keys=True,
+			default=str,
+		)
+
+	def on_update(self) -> None:
+		bridge.clear_cache()
+		before = self.get_doc_before_save()
+		if before is not None and before.index_signature() == self.index_signature():
+			return
+		self.schedule_rebuild()
+
+	def schedule_rebuild(self) -> None:
+		from crm_dedup import key_index
+
+		doctypes = [self.target_doctype] + [c.other_doctype for c in self.cross_checks if c.enabled]
+		size = sum(frappe.db.count(dt) for dt in doctypes if frappe.db.exists("DocType", dt))
+		if size <= INLINE_REBUILD_LIMIT or frappe.flags.in_test:
+			key_index.rebuild(self.name, commit=False, progress=False)
+			for f in ("index_status", "last_indexed", "indexed_keys"):
+				self.set(f, frappe.db.get_value("Dedup Rule", self.name, f))
+		else:
+			frappe.db.set_value("Dedup Rule", self.name, "index_status", _("Queued"), update_modified=False)
+			key_index.enqueue_rebuild(self.name)
+
+	def on_trash(self) -> None:
+		frappe.db.delete("Dedup Key", {"rule": self.name})
+		bridge.clear_cache()
+
+	@frappe.whitelist()
+	def rebuild_index(self) -> None:
+		frappe.only_for(("System Manager", "Dedup Manager"))
+		from crm_dedup import key_index
+
+		frappe.db.set_value("Dedup Rule", self.name, "index_status", _("Queued"), update_modified=False)
+		key_index.enqueue_rebuild(self.name)

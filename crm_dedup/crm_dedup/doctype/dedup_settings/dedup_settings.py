@@ -1,0 +1,81 @@
+# Copyright (c) 2025, crm_dedup contributors
+# License: MIT. See license.txt
+
+from __future__ import annotations
+
+import frappe
+from frappe import _
+from frappe.model.document import Document
+
+from crm_dedup import bridge
+
+
+class DedupSettings(Document):
+	# begin: auto-generated types
+	# This code is auto-generated. Do not modify anything in this block.
+
+	from typing import TYPE_CHECKING
+
+	if TYPE_CHECKING:
+		from frappe.types import DF
+
+		from crm_dedup.crm_dedup.doctype.dedup_override_role.dedup_override_role import DedupOverrideRole
+		from crm_dedup.crm_dedup.doctype.dedup_owner_field.dedup_owner_field import DedupOwnerField
+
+		default_phone_region: DF.Data | None
+		enabled: DF.Check
+		lock_timeout: DF.Int
+		notify_owner: DF.Check
+		override_roles: DF.Table[DedupOverrideRole]
+		owner_fields: DF.Table[DedupOwnerField]
+		query_rate_limit: DF.Int
+		scan_doctypes: DF.SmallText | None
+		scan_frequency: DF.Literal["Never", "Daily", "Weekly"]
+	# end: auto-generated types
+
+	def validate(self) -> None:
+		region = (self.default_phone_region or "").strip().upper()
+		if region and (len(region) != 2 or not region.isalpha()):
+			frappe.throw(
+				_("Default Phone Region must be a two-letter country code such as CN, got {0}").format(
+					self.default_phone_region
+				),
+				title=_("Invalid settings"),
+			)
+		self.default_phone_region = region or "CN"
+		if self.query_rate_limit is not None and self.query_rate_limit < 0:
+			frappe.throw(_("Queries per User per Hour cannot be negative"), title=_("Invalid settings"))
+		if self.lock_timeout is not None and self.lock_timeout < 0:
+			frappe.throw(_("Lock Wait cannot be negative"), title=_("Invalid settings"))
+		seen = set()
+		for row in self.owner_fields:
+			if row.ref_doctype in seen:
+				frappe.throw(
+					_("Owner Fields row {0}: {1} is listed twice").format(row.idx, _(row.ref_doctype)),
+					title=_("Invalid settings"),
+				)
+			seen.add(row.ref_doctype)
+			path = (row.owner_field or "").strip()
+			row.owner_field = path
+			if path:
+				df, error = bridge.resolve_path(row.ref_doctype, path)
+				if error:
+					frappe.throw(
+						_("Owner Fields row {0}: {1}").format(row.idx, error), title=_("Invalid settings")
+					)
+		for line in (self.scan_doctypes or "").splitlines():
+			if line.strip() and not frappe.db.exists("DocType", line.strip()):
+				frappe.throw(
+					_("DocTypes to Scan: {0} does not exist").format(line.strip()),
+					title=_("Invalid settings"),
+				)
+
+	def on_update(self) -> None:
+		bridge.clear_cache()
+
+	@frappe.whitelist()
+	def rebuild_index(self) -> None:
+		frappe.only_for(("System Manager", "Dedup Manager"))
+		from crm_dedup import key_index
+
+		key_index.enqueue_rebuild(None)

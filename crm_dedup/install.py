@@ -1,0 +1,93 @@
+"""after_install / after_migrate: idempotent setup.
+
+Core (#3): role Dedup Manager, default Dedup Settings, Dedup Key indexes. Other features add their own
+idempotent ``_setup_*`` function below and one call line in ``_setup``.
+"""
+
+from __future__ import annotations
+
+import frappe
+
+ROLE = "Dedup Manager"
+# (doctype, owner field): "" means no field of its own (owner of a linked party, assigned user, creator)
+DEFAULT_OWNER_FIELDS = (("Customer", "account_manager"), ("Lead", "lead_owner"), ("Contact", ""))
+DEFAULT_OVERRIDE_ROLES = ("Dedup Manager", "Sales Manager", "System Manager")
+KEY_INDEXES = {
+	# covering index of every lookup: (rule, key) -> names of one doctype
+	"dedup_rule_key_ref": ("rule", "blocking_key", "ref_doctype", "ref_name"),
+	# maintenance: all keys of one record
+	"dedup_ref": ("ref_doctype", "ref_name"),
+}
+
+
+def after_install() -> None:
+	_setup()
+
+
+def after_migrate() -> None:
+	_setup()
+
+
+def _setup() -> None:
+	_setup_core()
+
+
+def _setup_core() -> None:
+	_ensure_role()
+	_ensure_settings()
+	_ensure_key_indexes()
+	from crm_dedup import bridge
+
+	bridge.clear_cache()
+
+
+def _ensure_role() -> None:
+	if not frappe.db.exists("Role", ROLE):
+		frappe.get_doc({"doctype": "Role", "role_name": ROLE, "desk_access": 1}).insert(
+			ignore_permissions=True
+		)
+
+
+def _ensure_settings() -> None:
+	settings = frappe.get_single("Dedup Settings")
+	changed = False
+	if not frappe.db.get_single_value("Dedup Settings", "default_phone_region"):
+		settings.default_phone_region = "CN"
+		changed = True
+	if not settings.owner_fields:
+		for doctype, fieldname in DEFAULT_OWNER_FIELDS:
+			if frappe.db.exists("DocType", doctype):
+				settings.append("owner_fields", {"ref_doctype": doctype, "owner_field": fieldname})
+				changed = True
+	if not settings.override_roles:
+		for role in DEFAULT_OVERRIDE_ROLES:
+			if frappe.db.exists("Role", role):
+				settings.append("override_roles", {"role": role})
+				changed = True
+	stored = frappe.db.get_singles_dict("Dedup Settings")
+	for fieldname, default in (
+		("enabled", 1),
+		("notify_owner", 1),
+		("lock_timeout", 10),
+		("query_rate_limit", 60),
+		("scan_frequency", "Never"),
+	):
+		if fieldname not in stored:
+			settings.set(fieldname, default)
+			changed = True
+	if changed:
+		settings.flags.ignore_permissions = True
+		settings.save()
+
+
+def _ensure_key_indexes() -> None:
+	table = "tabDedup Key"
+	existing = {
+		row[2]
+		for row in frappe.db.sql(f"show index from `{table}`")  # (table, non_unique, key_name, ...)
+	}
+	for name, columns in KEY_INDEXES.items():
+		if name in existing:
+			continue
+		cols = ", ".join(f"`{c}`" for c in columns)
+		frappe.db.sql_ddl(f"alter table `{table}` add index `{name}` ({cols})")
