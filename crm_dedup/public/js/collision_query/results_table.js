@@ -1,0 +1,146 @@
+// Results of a collision query: one row per existing record, best first, rendered with frappe.DataTable.
+frappe.provide("crm_dedup");
+
+crm_dedup.CollisionQueryResults = class CollisionQueryResults {
+	constructor({ wrapper }) {
+		this.$wrapper = $(wrapper);
+		this.$summary = $(`<div class="collision-query-summary"></div>`).appendTo(this.$wrapper);
+		this.$table = $(`<div class="collision-query-table"></div>`).appendTo(this.$wrapper);
+	}
+
+	columns() {
+		const esc = (v) => frappe.utils.escape_html(v == null ? "" : String(v));
+		const when = (v) => (v ? frappe.datetime.str_to_user(v) : "");
+		return [
+			{
+				id: "doctype",
+				name: __("Document Type"),
+				width: 110,
+				format: (v, r, c, d) => esc(d.doctype_label),
+			},
+			{
+				id: "record",
+				name: __("Record"),
+				width: 220,
+				format: (v, r, c, d) =>
+					d.can_read
+						? `<a href="${esc(d.url)}" target="_blank">${esc(d.title)}</a>` +
+						  (d.title !== d.name
+								? ` <span class="text-muted">${esc(d.name)}</span>`
+								: "")
+						: `<span title="${esc(
+								__(
+									"You may not read this record: only its owner and creation date are shown."
+								)
+						  )}">${frappe.utils.icon("lock", "xs")} ${esc(d.title)}</span>`,
+			},
+			{
+				id: "owner",
+				name: __("Owner"),
+				width: 140,
+				format: (v, r, c, d) =>
+					`<span title="${esc(d.owner)}">${esc(d.owner_name || d.owner)}</span>`,
+			},
+			{
+				id: "status",
+				name: __("Status"),
+				width: 100,
+				format: (v, r, c, d) =>
+					d.can_read ? esc(d.status) : `<span class="text-muted">—</span>`,
+			},
+			{
+				id: "created",
+				name: __("Created On"),
+				width: 140,
+				format: (v, r, c, d) => esc(when(d.created)),
+			},
+			{
+				id: "last_activity",
+				name: __("Last Activity"),
+				width: 140,
+				format: (v, r, c, d) =>
+					d.can_read ? esc(when(d.last_activity)) : `<span class="text-muted">—</span>`,
+			},
+			{ id: "rule", name: __("Rule"), width: 130, format: (v, r, c, d) => esc(d.rule) },
+			{
+				id: "matched",
+				name: __("Matched Fields"),
+				width: 260,
+				format: (v, r, c, d) =>
+					(d.matched_fields || [])
+						.map((m) => `${esc(m.label)}: <b>${esc(m.value)}</b>`)
+						.join("; "),
+			},
+			{
+				id: "score",
+				name: __("Score"),
+				width: 70,
+				align: "right",
+				format: (v, r, c, d) => esc(format_number(d.score, null, 0)),
+			},
+		].map((col) => Object.assign({ editable: false, sortable: false, dropdown: false }, col));
+	}
+
+	render(answer) {
+		const rows = answer.results || [];
+		this.$summary.empty();
+		if (!rows.length) {
+			this.$summary.html(
+				`<div class="alert alert-success">${frappe.utils.escape_html(
+					answer.message
+				)}</div>`
+			);
+		} else {
+			const masked = rows.filter((r) => !r.can_read).length;
+			let text = __("{0} existing record(s) may be the same customer.", [answer.count]);
+			if (masked) {
+				text +=
+					" " +
+					__(
+						"{0} of them you may not read: ask the owner before you contact this customer.",
+						[masked]
+					);
+			}
+			this.$summary.html(
+				`<div class="alert alert-warning">${frappe.utils.escape_html(text)}</div>`
+			);
+		}
+		if (answer.remaining !== null && answer.remaining !== undefined) {
+			this.$summary.append(
+				`<div class="text-muted small">${__("Queries left this hour: {0}", [
+					answer.remaining,
+				])}</div>`
+			);
+		}
+		this.render_table(rows);
+	}
+
+	render_table(rows) {
+		if (this.datatable) {
+			this.datatable.destroy();
+			this.datatable = null;
+		}
+		this.$table.empty();
+		if (!rows.length) return;
+		// rows are objects: every formatter gets the whole row as its 4th argument
+		this.datatable = new frappe.DataTable(this.$table.get(0), {
+			columns: this.columns(),
+			data: rows,
+			layout: "fluid",
+			cellHeight: 36,
+			serialNoColumn: false,
+			checkboxColumn: false,
+			inlineFilters: false,
+			disableReorderColumn: true,
+			noDataMessage: __("No Data"),
+			language: frappe.boot.lang,
+			translations: frappe.utils.datatable.get_translations(),
+		});
+		this.rows = rows;
+	}
+
+	clear() {
+		this.$summary.empty();
+		this.render_table([]);
+	}
+};
