@@ -32,6 +32,8 @@ doc_events = {
 
 # Dedup Key / Dedup Collision Log rows point at records but must never stop one from being deleted
 ignore_links_on_delete = ["Dedup Key", "Dedup Collision Log"]
+# a merge log (its survivor is a Dynamic Link) never stops that record from being deleted (crm_dedup.merge)
+ignore_links_on_delete += ["Dedup Merge Log"]
 
 # ---- batch scans (crm_dedup.scans) ---------------------------------------------------------------------
 scheduler_events = {
