@@ -297,7 +297,7 @@ class RuleSet:
 			if best is None or best_score < threshold:
 				return None
 			x, y, c = best
-			note = "; ".join(n for n in (c.note, x.note, y.note) if n)
+			note = "; ".join(dict.fromkeys(n for n in (c.note, x.note, y.note) if n))  # once, not per side
 			hits.append(ConditionHit(cond.match, x.field, x.raw, y.field, y.raw, c.score, note))
 			held += 1
 		if not held:
