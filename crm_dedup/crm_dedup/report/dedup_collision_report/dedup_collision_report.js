@@ -20,9 +20,9 @@ frappe.query_reports["Dedup Collision Report"] = {
 			label: __("Group By"),
 			fieldtype: "Select",
 			options: [
-				{ value: "Owner", label: __("Owner") },
-				{ value: "Rep", label: __("Rep") },
-				{ value: "Week", label: __("Week") },
+				{ value: "Owner", label: __("Owner", null, "Dedup Collision Report") },
+				{ value: "Rep", label: __("Rep", null, "Dedup Collision Report") },
+				{ value: "Week", label: __("Week", null, "Dedup Collision Report") },
 			],
 			default: "Owner",
 			reqd: 1,

@@ -123,7 +123,7 @@ def aggregate(events: list[dict], group_by: str) -> list[dict]:
 		if group_by == "Week":
 			row["label"] = _("Week of {0}").format(frappe.format(key, {"fieldtype": "Date"}))
 		else:
-			row["label"] = get_fullname(key) if key else _("Unknown")
+			row["label"] = get_fullname(key) if key else _("Unknown", context="Dedup Collision Report")
 		data.append(row)
 	if group_by == "Week":
 		data.sort(key=lambda r: r["group"])
@@ -134,19 +134,34 @@ def aggregate(events: list[dict], group_by: str) -> list[dict]:
 
 def columns(group_by: str) -> list[dict]:
 	first = {
-		"Owner": {"label": _("Owner"), "fieldtype": "Link", "options": "User", "width": 200},
-		"Rep": {"label": _("Rep"), "fieldtype": "Link", "options": "User", "width": 200},
-		"Week": {"label": _("Week"), "fieldtype": "Date", "width": 120},
+		"Owner": {
+			"label": _("Owner", context="Dedup Collision Report"),
+			"fieldtype": "Link",
+			"options": "User",
+			"width": 200,
+		},
+		"Rep": {
+			"label": _("Rep", context="Dedup Collision Report"),
+			"fieldtype": "Link",
+			"options": "User",
+			"width": 200,
+		},
+		"Week": {"label": _("Week", context="Dedup Collision Report"), "fieldtype": "Date", "width": 120},
 	}[group_by]
 	cols = [
 		{"fieldname": "group", **first},
-		{"fieldname": "label", "label": _("Name"), "fieldtype": "Data", "width": 160},
+		{
+			"fieldname": "label",
+			"label": _("Name", context="Dedup Collision Report"),
+			"fieldtype": "Data",
+			"width": 160,
+		},
 	]
 	for fieldname, label, width in (
-		("blocked", _("Blocked"), 100),
-		("warned", _("Warned"), 100),
-		("saved_anyway", _("Saved Anyway"), 120),
-		("logged", _("Logged"), 90),
+		("blocked", _("Blocked", context="Dedup Collision Report"), 100),
+		("warned", _("Warned", context="Dedup Collision Report"), 100),
+		("saved_anyway", _("Saved Anyway", context="Dedup Collision Report"), 120),
+		("logged", _("Logged", context="Dedup Collision Report"), 90),
 		("query_hits", _("Query Hits"), 110),
 		("masked_hits", _("Masked Query Hits"), 150),
 		("total", _("Total Collisions"), 130),
@@ -180,11 +195,21 @@ def summary(data: list[dict]) -> list[dict]:
 		return sum(r[field] for r in data)
 
 	return [
-		{"value": total("blocked"), "label": _("Blocked"), "indicator": "Red", "datatype": "Int"},
-		{"value": total("warned"), "label": _("Warned"), "indicator": "Orange", "datatype": "Int"},
+		{
+			"value": total("blocked"),
+			"label": _("Blocked", context="Dedup Collision Report"),
+			"indicator": "Red",
+			"datatype": "Int",
+		},
+		{
+			"value": total("warned"),
+			"label": _("Warned", context="Dedup Collision Report"),
+			"indicator": "Orange",
+			"datatype": "Int",
+		},
 		{
 			"value": total("saved_anyway"),
-			"label": _("Saved Anyway"),
+			"label": _("Saved Anyway", context="Dedup Collision Report"),
 			"indicator": "Orange",
 			"datatype": "Int",
 		},

@@ -23,8 +23,8 @@ crm_dedup.CollisionQuery = class CollisionQuery {
 		this.results = new crm_dedup.CollisionQueryResults({
 			wrapper: this.$body.find(".collision-query-results"),
 		});
-		this.page.set_primary_action(__("Check"), () => this.run(), "search");
-		this.page.set_secondary_action(__("Clear"), () => {
+		this.page.set_primary_action(__("Check for Duplicates"), () => this.run(), "search");
+		this.page.set_secondary_action(__("Clear", null, "Collision Query"), () => {
 			this.form && this.form.clear();
 			this.results.clear();
 		});

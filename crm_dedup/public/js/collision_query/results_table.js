@@ -20,7 +20,7 @@ crm_dedup.CollisionQueryResults = class CollisionQueryResults {
 			},
 			{
 				id: "record",
-				name: __("Record"),
+				name: __("Record", null, "Collision Query"),
 				width: 220,
 				format: (v, r, c, d) =>
 					d.can_read
@@ -36,35 +36,40 @@ crm_dedup.CollisionQueryResults = class CollisionQueryResults {
 			},
 			{
 				id: "owner",
-				name: __("Owner"),
+				name: __("Owner", null, "Collision Query"),
 				width: 140,
 				format: (v, r, c, d) =>
 					`<span title="${esc(d.owner)}">${esc(d.owner_name || d.owner)}</span>`,
 			},
 			{
 				id: "status",
-				name: __("Status"),
+				name: __("Status", null, "Collision Query"),
 				width: 100,
 				format: (v, r, c, d) =>
 					d.can_read ? esc(d.status) : `<span class="text-muted">—</span>`,
 			},
 			{
 				id: "created",
-				name: __("Created On"),
+				name: __("Created On", null, "Collision Query"),
 				width: 140,
 				format: (v, r, c, d) => esc(when(d.created)),
 			},
 			{
 				id: "last_activity",
-				name: __("Last Activity"),
+				name: __("Last Activity", null, "Collision Query"),
 				width: 140,
 				format: (v, r, c, d) =>
 					d.can_read ? esc(when(d.last_activity)) : `<span class="text-muted">—</span>`,
 			},
-			{ id: "rule", name: __("Rule"), width: 130, format: (v, r, c, d) => esc(d.rule) },
+			{
+				id: "rule",
+				name: __("Rule", null, "Collision Query"),
+				width: 130,
+				format: (v, r, c, d) => esc(d.rule),
+			},
 			{
 				id: "matched",
-				name: __("Matched Fields"),
+				name: __("Matched Fields", null, "Collision Query"),
 				width: 260,
 				format: (v, r, c, d) =>
 					(d.matched_fields || [])
@@ -73,7 +78,7 @@ crm_dedup.CollisionQueryResults = class CollisionQueryResults {
 			},
 			{
 				id: "score",
-				name: __("Score"),
+				name: __("Score", null, "Collision Query"),
 				width: 70,
 				align: "right",
 				format: (v, r, c, d) => esc(format_number(d.score, null, 0)),
