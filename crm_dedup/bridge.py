@@ -47,6 +47,7 @@ ACTION_LABELS = {v: k for k, v in ACTIONS.items()}
 EVENTS = ("insert", "edit", "import")
 
 CONFIG_KEY = "crm_dedup:config"
+CONFIG_TTL = 300  # seconds a shared configuration lives at most
 DEFAULT_REGION = "CN"
 # where a record with no owner field of its own gets its owner from (Contact/Address -> linked party)
 PARTY_LINK_TABLE = "Dynamic Link"
@@ -56,13 +57,45 @@ _compiled_cache: dict[tuple[str, str], Compiled] = {}
 
 # ---- configuration --------------------------------------------------------------------------------------
 def clear_cache(doc: Any = None, method: str | None = None) -> None:
-	"""Drops the cached rule configuration (doc_events of Dedup Rule / Dedup Settings)."""
+	"""Drops the cached rule configuration (doc_events of Dedup Rule / Dedup Settings).
+
+	Until this transaction ends, its configuration is built from what it sees but not shared through redis
+	(other processes must not apply an uncommitted rule); after commit or rollback the shared copy is dropped
+	again, so nobody keeps one built from an older snapshot.
+	"""
+	frappe.cache.delete_value(CONFIG_KEY)
+	frappe.local.crm_dedup_config = None
+	if getattr(frappe.local, "db", None) is None:
+		return
+	if not getattr(frappe.local, "crm_dedup_config_dirty", False):
+		frappe.local.crm_dedup_config_dirty = True
+		frappe.db.after_commit.add(_after_transaction)
+		frappe.db.after_rollback.add(_after_transaction)
+
+
+def _after_transaction() -> None:
+	frappe.local.crm_dedup_config_dirty = False
+	frappe.local.crm_dedup_config = None
 	frappe.cache.delete_value(CONFIG_KEY)
 
 
 def config() -> dict:
-	"""The enabled rules and settings as plain data (cached in redis, cleared when a rule changes)."""
-	return frappe.cache.get_value(CONFIG_KEY, generator=_build_config)
+	"""The enabled rules and settings as plain data.
+
+	Kept for the request in ``frappe.local`` and shared through redis for CONFIG_TTL seconds (cleared when a
+	rule or the settings change), so a save of a doctype without rules costs a dict lookup.
+	"""
+	cfg = getattr(frappe.local, "crm_dedup_config", None)
+	if cfg is not None:
+		return cfg
+	dirty = getattr(frappe.local, "crm_dedup_config_dirty", False)
+	cfg = None if dirty else frappe.cache.get_value(CONFIG_KEY, expires=True)
+	if cfg is None:
+		cfg = _build_config()
+		if not dirty:
+			frappe.cache.set_value(CONFIG_KEY, cfg, expires_in_sec=CONFIG_TTL)
+	frappe.local.crm_dedup_config = cfg
+	return cfg
 
 
 def split_fields(text: str | None) -> list[str]:

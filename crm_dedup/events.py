@@ -56,7 +56,7 @@ def validate(doc: Any, method: str | None = None) -> None:
 	if not new:
 		before = doc.get_doc_before_save()
 		fields = comp.query_fields(doc.doctype, event)
-		if before is not None and _same(before, doc, fields):
+		if before is not None and unchanged(before, doc, fields):
 			return  # no rule field changed: not re-checked
 	hits = bridge.find_duplicates(doc, doc.doctype, event=event, lock=True)
 	if is_import:
@@ -72,7 +72,7 @@ def on_update(doc: Any, method: str | None = None) -> None:
 		return
 	comp = bridge.compiled()
 	before = doc.get_doc_before_save()
-	if before is not None and _same(before, doc, comp.index_fields(doc.doctype)):
+	if before is not None and unchanged(before, doc, comp.index_fields(doc.doctype)):
 		return
 	key_index.index_doc(doc)
 
@@ -395,6 +395,6 @@ def _norm(v: Any) -> Any:
 	return "" if v in (None, "") else str(v)
 
 
-def _same(before: Any, doc: Any, fields: list[str]) -> bool:
+def unchanged(before: Any, doc: Any, fields: list[str]) -> bool:
 	"""Whether none of ``fields`` (paths, child paths included) changed between two versions of a doc."""
 	return all(_norm(bridge.path_value(before, f)) == _norm(bridge.path_value(doc, f)) for f in fields)

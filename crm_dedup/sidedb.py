@@ -122,3 +122,13 @@ def survive_rollback(fn: Callable[[], Any], what: str = "crm_dedup") -> Any:
 		except Exception:
 			pass
 		return None
+
+
+def close() -> None:
+	"""Closes this thread's side connections (threads that end; tests)."""
+	for db in (getattr(_local, "dbs", None) or {}).values():
+		try:
+			db.close()
+		except Exception:
+			pass
+	_local.dbs = {}

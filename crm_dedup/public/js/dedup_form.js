@@ -1,1 +1,136 @@
-// placeholder: filled in by its feature
+// Save-time duplicate dialog (core). For every DocType that has an enabled Dedup Rule, the form asks
+// crm_dedup.api.check_duplicates before it saves; a Block or Warn match stops the save and shows the matches
+// with "Open existing" and, for a Warn rule and an allowed role, "Save anyway" (the server re-checks on save
+// and records the override).
+frappe.provide("crm_dedup");
+
+crm_dedup.OVERRIDE_KEY = "__dedup_override";
+crm_dedup._registered = new Set();
+crm_dedup._doctypes = null;
+
+crm_dedup.dedup_doctypes = function () {
+	if (!crm_dedup._doctypes) {
+		crm_dedup._doctypes = frappe
+			.xcall("crm_dedup.api.dedup_doctypes")
+			.then((list) => new Set(list || []))
+			.catch(() => new Set());
+	}
+	return crm_dedup._doctypes;
+};
+
+crm_dedup.register_form = function (doctype) {
+	if (crm_dedup._registered.has(doctype)) return;
+	crm_dedup._registered.add(doctype);
+	frappe.ui.form.on(doctype, {
+		before_save(frm) {
+			return crm_dedup.check_before_save(frm);
+		},
+		after_save(frm) {
+			delete frm.doc[crm_dedup.OVERRIDE_KEY];
+		},
+		refresh(frm) {
+			delete frm.doc[crm_dedup.OVERRIDE_KEY];
+		},
+	});
+};
+
+crm_dedup.check_before_save = function (frm) {
+	if (frm.doc[crm_dedup.OVERRIDE_KEY]) return; // the user chose "Save anyway"; the server verifies the role
+	return frappe
+		.call({
+			method: "crm_dedup.api.check_duplicates",
+			args: { doc: frm.doc },
+			type: "POST",
+			freeze: true,
+			freeze_message: __("Checking for duplicates…"),
+		})
+		.then((r) => {
+			const res = r && r.message;
+			if (!res || !res.matches || !res.matches.length) return;
+			if (res.action !== "block" && res.action !== "warn") return;
+			frappe.validated = false;
+			crm_dedup.show_matches(frm, res);
+		});
+};
+
+crm_dedup.match_rows = function (res) {
+	const esc = frappe.utils.escape_html;
+	return res.matches
+		.map((m) => {
+			const record = m.url
+				? `<a href="${m.url}" target="_blank">${esc(m.display)}</a>`
+				: `<span title="${esc(__("You may not open this record"))}">${esc(m.display)}</span>`;
+			const fields = m.fields
+				.filter((f) => !f.skipped)
+				.map(
+					(f) =>
+						`<div>${esc(f.label)}: <b>${esc(String(f.value))}</b> ≈ ${esc(
+							f.existing_label,
+						)}: <b>${esc(String(f.existing_value))}</b> <span class="text-muted">(${esc(
+							f.match,
+						)} ${f.score})</span></div>`,
+				)
+				.join("");
+			const indicator =
+				m.action === "block" ? "red" : m.action === "warn" ? "orange" : "blue";
+			return `<tr>
+				<td>${esc(__(m.doctype))}<br>${record}</td>
+				<td>${esc(m.owner_name)}</td>
+				<td><span class="indicator-pill ${indicator}">${esc(m.action_label)}</span><br>${esc(m.rule)}</td>
+				<td>${m.score}</td>
+				<td>${fields}</td>
+			</tr>`;
+		})
+		.join("");
+};
+
+crm_dedup.show_matches = function (frm, res) {
+	const is_block = res.action === "block";
+	const intro = is_block
+		? __("This record duplicates an existing one and cannot be saved.")
+		: __("This record looks like an existing one. Please check before saving.");
+	const more = res.more ? `<p class="text-muted">${__("{0} more matches", [res.more])}</p>` : "";
+	const d = new frappe.ui.Dialog({
+		title: res.title || __("Possible duplicate"),
+		size: "extra-large",
+		fields: [
+			{
+				fieldtype: "HTML",
+				fieldname: "matches",
+				options: `<p>${intro}</p>
+					<table class="table table-bordered table-sm">
+						<thead><tr>
+							<th>${__("Existing record")}</th><th>${__("Owner")}</th><th>${__("Rule")}</th>
+							<th>${__("Score")}</th><th>${__("Matched")}</th>
+						</tr></thead>
+						<tbody>${crm_dedup.match_rows(res)}</tbody>
+					</table>${more}`,
+			},
+		],
+	});
+	const best = res.matches[0];
+	if (best && best.name) {
+		d.set_primary_action(__("Open existing"), () => {
+			d.hide();
+			frappe.set_route("Form", best.doctype, best.name);
+		});
+	} else {
+		d.set_primary_action(__("Close"), () => d.hide());
+	}
+	if (!is_block && res.can_override) {
+		d.set_secondary_action_label(__("Save anyway"));
+		d.set_secondary_action(() => {
+			d.hide();
+			frm.doc[crm_dedup.OVERRIDE_KEY] = 1;
+			frm.save();
+		});
+	}
+	d.show();
+};
+
+$(document).on("form-refresh", function (e, frm) {
+	if (!frm || !frm.doctype || crm_dedup._registered.has(frm.doctype)) return;
+	crm_dedup.dedup_doctypes().then((doctypes) => {
+		if (doctypes.has(frm.doctype)) crm_dedup.register_form(frm.doctype);
+	});
+});
