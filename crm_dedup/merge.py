@@ -43,6 +43,7 @@ from frappe import _
 from frappe.model import no_value_fields, optional_fields, table_fields
 from frappe.query_builder import Field
 from frappe.utils import cint, cstr, now_datetime
+from frappe.utils.global_search import update_global_search
 
 MERGE_DOCTYPES = ("Customer", "Contact", "Lead")
 # (survivor doctype, merged-away doctype) pairs besides same-doctype merges; the Lead is kept (converted)
@@ -1512,14 +1513,11 @@ def _undo(log_doc, changes: list[dict], snapshot: dict) -> dict:
 		),
 	)
 
-	log_doc.db_set(
-		{
-			"status": "Undone",
-			"undone_by": frappe.session.user,
-			"undone_on": now_datetime(),
-			"undo_report": "\n".join(skipped),
-		}
-	)
+	log_doc.status = "Undone"
+	log_doc.undone_by = frappe.session.user
+	log_doc.undone_on = now_datetime()
+	log_doc.undo_report = "\n".join(skipped)
+	log_doc.save(ignore_permissions=True)  # on_update: other features (scans) see the undo
 	return {"log": log_doc.name, "restored": [n for _dt, n in restored], "skipped": skipped}
 
 
@@ -1536,9 +1534,4 @@ def _restore_record(data: dict) -> None:
 		child.db_insert()
 	if hidden:
 		frappe.db.set_value(doc.doctype, doc.name, hidden, update_modified=False)
-	try:
-		from frappe.utils.global_search import update_global_search
-
-		update_global_search(doc)
-	except Exception:
-		pass
+	update_global_search(doc)

@@ -79,7 +79,7 @@ class TestDedupMergeLog(_TestCase):
 		frappe.set_user("Administrator")
 
 	# ---- data ---------------------------------------------------------------------------------------
-	def make_customer(self, label: str, **extra) -> frappe._dict:
+	def make_customer(self, label: str, ignore_dedup: bool = True, **extra) -> frappe._dict:
 		"""A customer with a contact, an address, a quotation, a sales order, a comment, a communication,
 		a file and an assignment."""
 		uid = _uid()
@@ -93,7 +93,7 @@ class TestDedupMergeLog(_TestCase):
 				**extra,
 			}
 		)
-		customer.flags.ignore_dedup = True
+		customer.flags.ignore_dedup = ignore_dedup
 		customer.insert(ignore_permissions=True)
 		name = customer.name
 
@@ -610,3 +610,46 @@ class TestDedupMergeLog(_TestCase):
 		self.assertEqual(frappe.db.get_value("Dedup Merge Log", result["log"], "status"), "Merged")
 		self.assertFalse(frappe.db.exists("Customer", b.name))
 		self.assertEqual(frappe.db.get_value("Sales Order", b.sales_order, "customer"), a.name)
+
+	def test_key_index_follows_merge(self):
+		from crm_dedup import bridge
+
+		uid = _uid()
+		rule = frappe.get_doc(
+			{
+				"doctype": "Dedup Rule",
+				"rule_name": f"_merge test {uid}",
+				"target_doctype": "Customer",
+				"action": "Log only",
+				"enabled": 1,
+				"apply_on_insert": 1,
+				"apply_on_edit": 1,
+				"priority": 99,
+				"conditions": [{"fields": "customer_details", "match_type": "Exact"}],
+			}
+		).insert(ignore_permissions=True)
+		try:
+			a = self.make_customer("A", ignore_dedup=False, customer_details=f"key-a-{uid}")
+			b = self.make_customer("B", ignore_dedup=False, customer_details=f"key-b-{uid}")
+
+			def keys(name):
+				return set(
+					frappe.get_all(
+						"Dedup Key",
+						filters={"rule": rule.name, "ref_doctype": "Customer", "ref_name": name},
+						pluck="blocking_key",
+					)
+				)
+
+			a_keys, b_keys = keys(a.name), keys(b.name)
+			self.assertTrue(a_keys and b_keys and a_keys != b_keys)
+			log = merge_records("Customer", a.name, [b.name], {"customer_details": f"key-b-{uid}"})["log"]
+			self.assertEqual(keys(b.name), set())  # unindexed
+			self.assertEqual(keys(a.name), b_keys)  # the survivor now holds B's value
+			undo_merge(log)
+			self.assertEqual(keys(b.name), b_keys)
+			self.assertEqual(keys(a.name), a_keys)
+		finally:
+			frappe.db.delete("Dedup Key", {"rule": rule.name})
+			frappe.delete_doc("Dedup Rule", rule.name, force=True, ignore_permissions=True)
+			bridge.clear_cache()
