@@ -76,7 +76,8 @@ class Comparator:
 	def compare(self, a: Any, b: Any) -> Compared:
 		return Compared(100.0 if a == b else 0.0)
 
-	def keys(self, norm: Any) -> list[str]:
+	def keys(self, norm: Any, threshold: float = 100.0) -> list[str]:
+		"""Blocking keys; fuzzy types given a threshold below 100 add keys that survive one typo."""
 		return [f"{self.name[:2]}:{norm}"]
 
 
@@ -126,10 +127,26 @@ def _pinyin_str(s: str) -> str:
 	return "".join(out)
 
 
-def _affix_keys(prefix: str, s: str, n: int) -> list[str]:
-	if len(s) <= n:
-		return [f"{prefix}f:{s}"]
-	return [f"{prefix}f:{s}", f"{prefix}p:{s[:n]}", f"{prefix}s:{s[-n:]}"]
+_MAX_DELETE_KEYS = 40  # longer values get no one-deletion keys (they are not names)
+
+
+def _delete_keys(prefix: str, s: str) -> list[str]:
+	"""The value and each of its one-character deletions: two values within one insertion, deletion or
+	substitution of each other always share one of these keys (the symmetric-delete trick)."""
+	if len(s) > _MAX_DELETE_KEYS:
+		return []
+	return list(dict.fromkeys([f"{prefix}d:{s}"] + [f"{prefix}d:{s[:i]}{s[i + 1 :]}" for i in range(len(s))]))
+
+
+def _affix_keys(prefix: str, s: str, n: int, threshold: float = 100.0) -> list[str]:
+	"""Full value, first and last ``n`` characters. One typo leaves the prefix or the suffix intact only when
+	the value has at least ``2n`` characters, so shorter values compared fuzzily get one-deletion keys too."""
+	keys = [f"{prefix}f:{s}"]
+	if len(s) > n:
+		keys += [f"{prefix}p:{s[:n]}", f"{prefix}s:{s[-n:]}"]
+	if threshold < 100.0 and len(s) < 2 * n:
+		keys += _delete_keys(prefix, s)
+	return keys
 
 
 class CompanyName(Comparator):
@@ -142,9 +159,9 @@ class CompanyName(Comparator):
 			return Compared(100.0, "same name once legal form and region are set aside")
 		return Compared(ratio(a, b))
 
-	def keys(self, norm):
+	def keys(self, norm, threshold=100.0):
 		n = 2 if not norm.isascii() else 4
-		keys = _affix_keys("co", norm, n)
+		keys = _affix_keys("co", norm, n, threshold)
 		if not norm.isascii():
 			keys.append(f"coy:{_pinyin_str(norm)}")  # homophone typos: 金陵 / 金灵
 		return keys
@@ -174,8 +191,12 @@ class PersonName(Comparator):
 			return Compared(100.0, "same pinyin")
 		return Compared(best)
 
-	def keys(self, norm: PersonForm):
-		return [f"pn:{v}" for v in norm.variants]
+	def keys(self, norm: PersonForm, threshold: float = 100.0):
+		keys = [f"pn:{v}" for v in norm.variants]
+		if threshold < 100.0:  # z/zh, n/ng, a dropped letter: 张伟 ~ Zang Wei scores 94
+			for v in norm.variants:
+				keys += _delete_keys("pn", v)
+		return keys
 
 
 class Fuzzy(Comparator):
@@ -186,8 +207,8 @@ class Fuzzy(Comparator):
 	def compare(self, a, b):
 		return Compared(100.0 if a == b else ratio(a, b))
 
-	def keys(self, norm):
-		return _affix_keys("fz", norm, 3 if not norm.isascii() else 4)
+	def keys(self, norm, threshold=100.0):
+		return _affix_keys("fz", norm, 3 if not norm.isascii() else 4, threshold)
 
 
 COMPARATORS: dict[str, Comparator] = {

@@ -117,7 +117,7 @@ def _parse_condition(rule: str, i: int, raw: Any) -> Condition:
 		raise _fail(rule, f"{where} must be an object")
 	fields = raw.get("fields", raw.get("field"))
 	if isinstance(fields, str):
-		fields = [fields]
+		fields = [fields] if fields.strip() else []
 	if not isinstance(fields, list) or not fields:
 		raise _fail(rule, f"{where} has an empty field list")
 	if not all(isinstance(f, str) and f.strip() for f in fields):
@@ -256,8 +256,9 @@ class RuleSet:
 			cond = rule.conditions[i]
 			cmp = COMPARATORS[cond.match]
 			ns = f"{i}|"
+			threshold = cond.threshold if cond.match in FUZZY_TYPES else 100.0
 			for v in p.values[cond.signature]:
-				for k in cmp.keys(v.norm):
+				for k in cmp.keys(v.norm, threshold):
 					keys.add(ns + k)
 		return keys
 
