@@ -67,7 +67,7 @@ def scan_records(
 ) -> ScanResult:
 	"""Finds every matched pair among ``records`` ((id, record) pairs) and joins them into clusters.
 
-	``skip_pairs`` holds (id_a, id_b) pairs (sorted as str) known not to be duplicates; they never match.
+	``skip_pairs`` holds (id_a, id_b) pairs known not to be duplicates, in either order; they never match.
 	"""
 	prepared: list[Prepared] = []
 	buckets: dict[str, dict[str, list[int]]] = {r.name: defaultdict(list) for r in rules.rules}
@@ -121,7 +121,7 @@ def scan_records(
 				seen.add(code)
 				pa, pb = prepared[a], prepared[b]
 				ida, idb = (pa.id, pb.id) if _sort_id(pa.id) <= _sort_id(pb.id) else (pb.id, pa.id)
-				if (ida, idb) in skip:
+				if skip and ((ida, idb) in skip or (idb, ida) in skip):
 					continue
 				compared += 1
 				m = rules.compare(pa, pb)
