@@ -28,12 +28,16 @@ doc_events = {
 		"on_update": ["crm_dedup.bridge.clear_cache"],
 		"on_trash": ["crm_dedup.bridge.clear_cache"],
 	},
+	# a completed merge closes the duplicate sets of its records (crm_dedup.scans)
+	"Dedup Merge Log": {"on_update": ["crm_dedup.scans.on_merge_log"]},
 }
 
 # Dedup Key / Dedup Collision Log rows point at records but must never stop one from being deleted
 ignore_links_on_delete = ["Dedup Key", "Dedup Collision Log"]
 # a merge log (its survivor is a Dynamic Link) never stops that record from being deleted (crm_dedup.merge)
 ignore_links_on_delete += ["Dedup Merge Log"]
+# scan results and "not a duplicate" pairs keep pointing at merged-away / deleted records and rules
+ignore_links_on_delete += ["Dedup Scan", "Duplicate Set", "Duplicate Set Member", "Duplicate Set Pair", "Dedup Not Duplicate"]
 
 # ---- batch scans (crm_dedup.scans) ---------------------------------------------------------------------
 scheduler_events = {
