@@ -10,67 +10,74 @@ crm_dedup.CollisionQueryResults = class CollisionQueryResults {
 
 	columns() {
 		const esc = (v) => frappe.utils.escape_html(v == null ? "" : String(v));
-		const when = (v) => (v ? frappe.datetime.str_to_user(v) : "");
+		const date = (v) => (v ? frappe.datetime.str_to_user(v, false, true) : "");
+		const muted = `<span class="text-muted">—</span>`;
+		const locked = __(
+			"You may not read this record: only its owner and creation date are shown."
+		);
+		// widths add up to the desk's page width (layout "fixed"); every formatter reads the whole row
 		return [
 			{
 				id: "doctype",
 				name: __("Document Type"),
-				width: 110,
+				width: 105,
 				format: (v, r, c, d) => esc(d.doctype_label),
 			},
 			{
 				id: "record",
 				name: __("Record", null, "Collision Query"),
-				width: 220,
+				width: 225,
 				format: (v, r, c, d) =>
 					d.can_read
-						? `<a href="${esc(d.url)}" target="_blank">${esc(d.title)}</a>` +
-						  (d.title !== d.name
-								? ` <span class="text-muted">${esc(d.name)}</span>`
-								: "")
-						: `<span title="${esc(
-								__(
-									"You may not read this record: only its owner and creation date are shown."
-								)
-						  )}">${frappe.utils.icon("lock", "xs")} ${esc(d.title)}</span>`,
+						? `<a href="${esc(d.url)}" target="_blank" title="${esc(d.name)}">${esc(
+								d.title
+						  )}</a>`
+						: `<span class="text-muted" title="${esc(locked)}">${frappe.utils.icon(
+								"lock",
+								"xs"
+						  )} ${esc(d.title)}</span>`,
 			},
 			{
 				id: "owner",
 				name: __("Owner", null, "Collision Query"),
-				width: 140,
+				width: 100,
 				format: (v, r, c, d) =>
 					`<span title="${esc(d.owner)}">${esc(d.owner_name || d.owner)}</span>`,
 			},
 			{
 				id: "status",
 				name: __("Status", null, "Collision Query"),
-				width: 100,
-				format: (v, r, c, d) =>
-					d.can_read ? esc(d.status) : `<span class="text-muted">—</span>`,
+				width: 80,
+				format: (v, r, c, d) => (d.can_read ? esc(d.status) : muted),
 			},
 			{
 				id: "created",
 				name: __("Created On", null, "Collision Query"),
-				width: 140,
-				format: (v, r, c, d) => esc(when(d.created)),
+				width: 120,
+				format: (v, r, c, d) =>
+					`<span title="${esc(d.created)}">${esc(date(d.created))}</span>`,
 			},
 			{
 				id: "last_activity",
 				name: __("Last Activity", null, "Collision Query"),
-				width: 140,
+				width: 110,
 				format: (v, r, c, d) =>
-					d.can_read ? esc(when(d.last_activity)) : `<span class="text-muted">—</span>`,
+					d.can_read && d.last_activity
+						? `<span title="${esc(d.last_activity)}">${esc(
+								frappe.datetime.prettyDate(d.last_activity)
+						  )}</span>`
+						: muted,
 			},
 			{
 				id: "rule",
 				name: __("Rule", null, "Collision Query"),
-				width: 130,
+				width: 150,
 				format: (v, r, c, d) => esc(d.rule),
 			},
 			{
 				id: "matched",
 				name: __("Matched Fields", null, "Collision Query"),
-				width: 260,
+				width: 275,
 				format: (v, r, c, d) =>
 					(d.matched_fields || [])
 						.map((m) => `${esc(m.label)}: <b>${esc(m.value)}</b>`)
@@ -83,7 +90,12 @@ crm_dedup.CollisionQueryResults = class CollisionQueryResults {
 				align: "right",
 				format: (v, r, c, d) => esc(format_number(d.score, null, 0)),
 			},
-		].map((col) => Object.assign({ editable: false, sortable: false, dropdown: false }, col));
+		].map((col) =>
+			Object.assign(
+				{ editable: false, sortable: false, dropdown: false, align: "left" },
+				col
+			)
+		);
 	}
 
 	render(answer) {
@@ -131,7 +143,7 @@ crm_dedup.CollisionQueryResults = class CollisionQueryResults {
 		this.datatable = new frappe.DataTable(this.$table.get(0), {
 			columns: this.columns(),
 			data: rows,
-			layout: "fluid",
+			layout: "fixed",
 			cellHeight: 36,
 			serialNoColumn: false,
 			checkboxColumn: false,
