@@ -33,6 +33,7 @@ from crm_dedup.engine import (
 	scan_records,
 )
 from crm_dedup.engine.errors import DedupError
+from crm_dedup.engine.match import KEY_VERSION
 
 PROGRESS_MIN_ROWS = 10_000
 csv.field_size_limit(16 * 1024 * 1024)
@@ -74,7 +75,7 @@ def read_csv(path: str, id_column: str | None, rules: RuleSet) -> tuple[list[tup
 	rows: list[tuple[str, dict]] = []
 	try:
 		with p.open(encoding="utf-8-sig", newline="") as f:
-			reader = csv.reader(f)
+			reader = csv.reader(f, strict=True)  # an unterminated quote is an error, not a long field
 			try:
 				header = next(reader)
 			except StopIteration:
@@ -118,25 +119,59 @@ def read_csv(path: str, id_column: str | None, rules: RuleSet) -> tuple[list[tup
 	return rows, header
 
 
+def _umask() -> int:
+	mask = os.umask(0)
+	os.umask(mask)
+	return mask
+
+
 @contextmanager
-def atomic_write(path: str) -> Iterator[Any]:
-	"""Writes to a temporary file beside ``path`` and moves it into place only when all went well."""
-	target = Path(path)
-	if target.parent and not target.parent.exists():
-		raise InputError(f"cannot write {path}: folder {target.parent} does not exist")
-	fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent or ".")
+def atomic_outputs(*paths: str | None) -> Iterator[list[Any]]:
+	"""Opens a temporary file beside each given path (None: no file) and moves them all into place only when
+	every write went well; on any error every temporary file is removed and no target is touched."""
+	opened: list[tuple[Path, str, Any]] = []
+	files: list[Any] = []
 	try:
-		with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-			yield f
-		os.replace(tmp, target)
+		for path in paths:
+			if not path:
+				files.append(None)
+				continue
+			target = Path(path)
+			folder = target.parent
+			if not folder.is_dir():
+				raise InputError(f"cannot write {path}: folder {folder} does not exist")
+			if target.is_dir():
+				raise InputError(f"cannot write {path}: it is a folder")
+			if target.exists() and not target.is_file():
+				# /dev/null, /dev/stdout, a pipe: write straight to it (replacing it would destroy the node)
+				files.append(open(target, "w", encoding="utf-8", newline=""))
+				opened.append((target, "", files[-1]))
+				continue
+			fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
+			f = os.fdopen(fd, "w", encoding="utf-8", newline="")
+			opened.append((target, tmp, f))
+			files.append(f)
+		yield files
+		mode = 0o666 & ~_umask()
+		for _, tmp, f in opened:
+			f.close()
+			if tmp:
+				os.chmod(tmp, mode)
+		for target, tmp, _ in opened:
+			if tmp:
+				os.replace(tmp, target)
 	except BaseException:
-		if os.path.exists(tmp):
-			os.unlink(tmp)
+		for _, tmp, f in opened:
+			f.close()
+			if tmp and os.path.exists(tmp):
+				os.unlink(tmp)
 		raise
 
 
 def rules_fingerprint(rules: RuleSet) -> str:
-	return hashlib.sha256(json.dumps(rules.to_dict(), sort_keys=True).encode()).hexdigest()
+	"""Changes with the rules and with the engine's blocking keys (an index built otherwise is re-keyed)."""
+	doc = {"rules": rules.to_dict(), "key_version": KEY_VERSION}
+	return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
 
 
 def _short(value: Any, width: int = 40) -> str:
@@ -148,17 +183,16 @@ def _short(value: Any, width: int = 40) -> str:
 def cmd_scan(args: argparse.Namespace) -> int:
 	rules = load_rules(args.rules)
 	rows, header = read_csv(args.input, args.id_column, rules)
-	progress = Progress(len(rows) >= PROGRESS_MIN_ROWS or args.progress)
-	result = scan_records(rules, rows, progress=progress, total=len(rows))
-	if args.pairs:
-		with atomic_write(args.pairs) as f:
-			w = csv.writer(f)
+	with atomic_outputs(args.pairs, args.clusters) as (pairs_file, clusters_file):
+		progress = Progress(len(rows) >= PROGRESS_MIN_ROWS or args.progress)
+		result = scan_records(rules, rows, progress=progress, total=len(rows))
+		if pairs_file:
+			w = csv.writer(pairs_file)
 			w.writerow(["id_a", "id_b", "rule", "action", "score"])
 			for a, b, m in result.pairs:
 				w.writerow([a, b, m.rule, m.action, f"{m.score:.1f}"])
-	if args.clusters:
-		with atomic_write(args.clusters) as f:
-			w = csv.writer(f)
+		if clusters_file:
+			w = csv.writer(clusters_file)
 			w.writerow(["id", "cluster_id"])
 			for n, members in enumerate(result.clusters, 1):
 				for i in members:
@@ -203,6 +237,9 @@ def print_report(result, records: dict[str, dict], rules: RuleSet) -> None:
 def cmd_index(args: argparse.Namespace) -> int:
 	rules = load_rules(args.rules)
 	rows, _ = read_csv(args.input, args.id_column, rules)
+	folder = Path(args.db).parent
+	if not folder.is_dir():
+		raise InputError(f"cannot write {args.db}: folder {folder} does not exist")
 	created = not os.path.exists(args.db)
 	index = SQLiteIndex(args.db)
 	progress = Progress(len(rows) >= PROGRESS_MIN_ROWS or args.progress)
@@ -279,7 +316,8 @@ def cmd_check(args: argparse.Namespace) -> int:
 			raise InputError(f"{args.db} holds no index yet: run crm-dedup index first")
 		if fp != rules_fingerprint(rules):
 			raise InputError(
-				f"{args.db} was built with other rules: run crm-dedup index with these rules first"
+				f"{args.db} was built with other rules or an older crm-dedup: "
+				"run crm-dedup index with these rules first"
 			)
 		lines = []
 		for q in queries:

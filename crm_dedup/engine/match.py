@@ -28,6 +28,8 @@ from .normalize.text import as_text, to_simplified
 MATCH_TYPES = ("exact", "normalized", "company_name", "person_name", "phone", "email", "id_code", "fuzzy")
 FUZZY_TYPES = frozenset({"company_name", "person_name", "fuzzy"})
 DEFAULT_THRESHOLD = 90.0
+# Bumped whenever the blocking keys of some type change: an index built with older keys must be re-keyed.
+KEY_VERSION = 2
 # How selective a type's keys are (lower blocks better); used to pick the condition a rule blocks on.
 SELECTIVITY = {
 	"id_code": 0,
