@@ -44,6 +44,7 @@ MATCH_LABELS = {v: k for k, v in MATCH_TYPES.items()}
 BLANKS = {"Not a Match": "fail", "Ignore": "ignore"}
 ACTIONS = {"Block": "block", "Warn": "warn", "Log only": "log"}
 ACTION_LABELS = {v: k for k, v in ACTIONS.items()}
+ACTION_ORDER = {"block": 0, "warn": 1, "log": 2}  # hits are sorted by action first
 EVENTS = ("insert", "edit", "import")
 
 CONFIG_KEY = "crm_dedup:config"
@@ -88,13 +89,18 @@ def config() -> dict:
 	cfg = getattr(frappe.local, "crm_dedup_config", None)
 	if cfg is not None:
 		return cfg
-	dirty = getattr(frappe.local, "crm_dedup_config_dirty", False)
+	only = frappe.flags.crm_dedup_only_rules  # tests: consider just these rules (never shared)
+	dirty = getattr(frappe.local, "crm_dedup_config_dirty", False) or only is not None
 	cfg = None if dirty else frappe.cache.get_value(CONFIG_KEY, expires=True)
 	if cfg is None:
 		cfg = _build_config()
+		if only is not None:
+			cfg["rules"] = [r for r in cfg["rules"] if r["name"] in only]
+			cfg = _finish(cfg)
 		if not dirty:
 			frappe.cache.set_value(CONFIG_KEY, cfg, expires_in_sec=CONFIG_TTL)
-	frappe.local.crm_dedup_config = cfg
+	if only is None:
+		frappe.local.crm_dedup_config = cfg
 	return cfg
 
 
@@ -538,7 +544,9 @@ def find_duplicates(
 	lock: bool = False,
 	limit: int | None = None,
 ) -> list[DuplicateHit]:
-	"""Existing records that an enabled rule for ``event`` matches, best first.
+	"""Existing records that an enabled rule for ``event`` matches: Block hits first, then Warn, then Log only;
+	within an action by priority and score. A record matched by rules of different actions appears once per
+	action.
 
 	Searches the target doctype and every cross-checked doctype through the key index. ``lock=True`` (the
 	save path) first takes the database locks on the record's Block-rule keys, so two transactions saving the
@@ -567,18 +575,24 @@ def find_duplicates(
 
 	found: list[tuple[str, Match]] = []
 	for src, names, fmap in views:
-		rs = comp.ruleset(names)
 		if fmap is None:
 			paths = comp.query_fields(doctype)
 		else:
 			paths = list(dict.fromkeys(p for ps in fmap.values() for p in ps))
 		index = key_index.MariaDBIndex(src, paths, fmap)
 		exclude = [self_name] if (self_name and src == doctype) else []
-		for m in check_record(rs, record, index, exclude=exclude):
-			found.append((src, m))
+		# one search per action: a Log-only rule with a lower priority number must not hide a Block rule
+		# that fires for the same pair (the engine reports one rule per pair)
+		by_action: dict[str, list[str]] = defaultdict(list)
+		for n in names:
+			by_action[comp.action(n)].append(n)
+		for action_names in by_action.values():
+			rs = comp.ruleset(action_names)
+			for m in check_record(rs, record, index, exclude=exclude):
+				found.append((src, m))
 
 	found = _drop_related(doc_or_dict, doctype, found)
-	found.sort(key=lambda t: t[1].sort_key())
+	found.sort(key=lambda t: (ACTION_ORDER.get(t[1].action, 9), *t[1].sort_key()))
 	if limit:
 		found = found[:limit]
 	return _describe(found)

@@ -104,7 +104,8 @@ def act(doc: Any, hits: list[DuplicateHit], event: str) -> None:
 		raise_duplicate(doc, blocks)
 	if warns:
 		if override_requested(doc) and can_override():
-			record_collisions(doc, warns + logs, "Saved Anyway", event, survive_rollback=False)
+			record_collisions(doc, warns, "Saved Anyway", event, survive_rollback=False)
+			record_collisions(doc, logs, "Logged", event, survive_rollback=False, notify=False)
 			return
 		record_collisions(doc, warns, "Warned", event, survive_rollback=True)
 		raise_warning(doc, warns)

@@ -104,6 +104,7 @@ class MariaDBIndex(KeyIndex):
 		self.paths = list(paths)
 		self.field_map = field_map
 		self.fresh = fresh
+		self._loaded: dict[str, Mapping[str, Any]] = {}
 
 	# writes (the engine's interface; the app writes through index_doc)
 	def put(self, id, keys, record=None):
@@ -166,6 +167,12 @@ class MariaDBIndex(KeyIndex):
 
 	def records(self, ids):
 		ids = [str(i) for i in ids]
+		todo = [i for i in ids if i not in self._loaded]
+		if todo:
+			self._loaded.update(self._load(todo))
+		return {i: self._loaded[i] for i in ids if i in self._loaded}
+
+	def _load(self, ids: list[str]) -> dict[str, Mapping[str, Any]]:
 		recs = bridge.load_records(self.ref_doctype, ids, self.paths)
 		missing = [i for i in ids if i not in recs]
 		if missing and self.fresh:

@@ -82,8 +82,11 @@ class DedupTestCase(FrappeTestCase):
 		self.sfx = suffix()
 		self.cleanup: list[tuple[str, str]] = []
 		self.rules: list[str] = []
+		# the site is shared: other people's enabled rules must not take part in these tests
+		frappe.flags.crm_dedup_only_rules = self.rules
 
 	def tearDown(self) -> None:
+		frappe.flags.crm_dedup_only_rules = None
 		frappe.set_user("Administrator")
 		frappe.db.rollback()
 		# what was committed on the way (ERPNext commits on Contact insert; logs are committed on purpose)
@@ -309,6 +312,22 @@ class TestSaveChecks(DedupTestCase):
 		self.assertEqual(
 			frappe.get_all("Dedup Collision Log", filters={"rule": rule}, pluck="outcome"), ["Logged"]
 		)
+
+	def test_log_rule_with_lower_priority_number_does_not_hide_block(self):
+		log_rule = self.make_rule(
+			"log first", "Customer", "Log only", [{"fields": "phone_1", "match_type": "Phone"}]
+		)
+		block_rule = self.phone_rule()
+		frappe.db.set_value("Dedup Rule", block_rule, "priority", 50)
+		bridge.clear_cache()
+		a = self.customer(f"癸{self.sfx}", phone_1="13644445555")
+		with self.assertRaises(DedupDuplicateError) as ctx:
+			self.customer(f"子{self.sfx}", phone_1="13644445555")
+		self.assertIn(block_rule, str(ctx.exception))
+		self.assertIn(a.name, str(ctx.exception))
+		hits = bridge.find_duplicates({"doctype": "Customer", "phone_1": "13644445555"}, "Customer")
+		self.assertEqual([(h.name, h.action) for h in hits], [(a.name, "block"), (a.name, "log")])
+		self.assertEqual(hits[1].match.rule, log_rule)
 
 	def test_index_follows_insert_update_rename_delete(self):
 		rule = self.phone_rule()
