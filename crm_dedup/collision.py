@@ -545,10 +545,12 @@ def collision_query(doctype: str = ALL, inputs: dict | str | None = None, limit:
 	count, max_per_hour = _count_query(user)
 	if max_per_hour and count > max_per_hour:
 		_write_log({**log, "status": "Rate Limited", "hit_count": 0, "masked_hits": 0})
-		raise CollisionQueryRateLimited(
-			_(
-				"You have run {0} collision queries in the last hour, the limit is {1}. Try again later."
-			).format(count - 1, max_per_hour)
+		frappe.throw(
+			_("You have reached the limit of {0} collision queries per hour. Try again later.").format(
+				max_per_hour
+			),
+			exc=CollisionQueryRateLimited,
+			title=_("Too Many Queries"),
 		)
 
 	hits = _search(records)
