@@ -72,7 +72,13 @@ def on_update(doc: Any, method: str | None = None) -> None:
 		return
 	comp = bridge.compiled()
 	before = doc.get_doc_before_save()
-	if before is not None and unchanged(before, doc, comp.index_fields(doc.doctype)):
+	# a new record is always indexed: a controller that calls db_set in on_update (ERPNext Customer
+	# creating its primary Contact) loads "doc before save" from the row just inserted, so it looks unchanged
+	if (
+		not doc.flags.in_insert
+		and before is not None
+		and unchanged(before, doc, comp.index_fields(doc.doctype))
+	):
 		return
 	key_index.index_doc(doc)
 
