@@ -47,3 +47,9 @@ scheduler_events = {
 
 # ---- Data Import dry run (crm_dedup.data_import) -------------------------------------------------------
 doctype_js = {"Data Import": "public/js/data_import.js"}
+
+# ---- collision query (crm_dedup.collision) -------------------------------------------------------------
+# per-user query counters must survive `bench clear-cache` / frappe.clear_cache(), like Frappe's own rate limits
+persistent_cache_keys = ["crm_dedup:collision_query:*"]
+# query logs (Link to User) never stop a user from being deleted
+ignore_links_on_delete += ["Dedup Query Log"]

@@ -310,6 +310,14 @@ class TestCollisionQuery(FrappeTestCase):
 			[{k: h[k] for k in ("doctype", "name", "owner", "can_read")} for h in summary],
 		)
 
+	def test_rate_counter_survives_cache_clear(self):
+		# hooks.persistent_cache_keys: `bench clear-cache` must not hand out a fresh budget
+		frappe.set_user(REP_B)
+		answer = collision.collision_query(doctype="Customer", inputs={"customer_name": self.name_b})
+		self.assertEqual(answer["remaining"], 59)
+		frappe.clear_cache()
+		self.assertEqual(collision.remaining_queries(REP_B), 59)
+
 	def test_rate_limit_zero_means_unlimited(self):
 		frappe.db.set_single_value("Dedup Settings", "query_rate_limit", 0)
 		frappe.set_user(REP_B)
