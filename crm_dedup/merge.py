@@ -840,7 +840,7 @@ def _merge(doctype, survivor_name, other_refs, values, log, progress):
 	references = find_references(doctype, same_names)
 	total = len(references) or 1
 	_relink(doctype, survivor, references, recorder, lambda n: report(n, total))
-	_cancel_duplicate_assignments(doctype, survivor.name, recorder)
+	_cancel_duplicate_assignments(doctype, survivor.name, references, recorder)
 	_refresh_copies(doctype, survivor, references, titles, recorder)
 
 	# 6. Lead -> Customer (before the hidden columns: copied comments update the survivor's _comments)
@@ -1090,20 +1090,24 @@ def _relink_or_drop(target: Target, ref: Reference, new: str, recorder: ChangeRe
 	frappe.db.delete(target.doctype, {"name": ref.name})
 
 
-def _cancel_duplicate_assignments(doctype: str, survivor: str, recorder: ChangeRecorder) -> None:
-	"""Two open ToDos of the same user on the survivor (one from each record): keep the oldest."""
+def _cancel_duplicate_assignments(
+	doctype: str, survivor: str, references: list[Reference], recorder: ChangeRecorder
+) -> None:
+	"""A moved open ToDo of a user who already had an open ToDo on the survivor is cancelled (as Frappe's
+	rename-merge does for common assignees); assignments the merged-away records had are kept otherwise."""
+	moved = {r.name for r in references if r.target.doctype == "ToDo" and r.target.field == "reference_name"}
+	if not moved:
+		return
 	todos = frappe.get_all(
 		"ToDo",
 		filters={"reference_type": doctype, "reference_name": survivor, "status": "Open"},
 		fields=["name", "allocated_to", "status"],
-		order_by="creation asc",
 	)
-	seen = set()
+	own_users = {t.allocated_to for t in todos if t.name not in moved}
 	for todo in todos:
-		if todo.allocated_to in seen:
+		if todo.name in moved and todo.allocated_to in own_users:
 			recorder.set("ToDo", todo.name, "status", todo.status, "Cancelled", "dedupe")
 			_set_column("ToDo", [todo.name], "status", "Cancelled")
-		seen.add(todo.allocated_to)
 
 
 def _merge_hidden_columns(doctype: str, survivor: str, merged: list[dict], recorder) -> None:
@@ -1470,26 +1474,21 @@ def _undo(log_doc, changes: list[dict], snapshot: dict) -> dict:
 	merged = {(m["doctype"], m["name"]): m for m in snapshot.get("merged", [])}
 	skipped: list[str] = []
 	restored = []
+	batch: list[dict] = []
+	batch_keys: set[tuple[str, str, str]] = set()
 	for c in reversed(changes):
 		op = c["op"]
 		if op == "set":
-			meta = frappe.get_meta(c["dt"])
-			if meta.issingle:
-				current = frappe.db.get_single_value(c["dt"], c["f"])
-			else:
-				current = frappe.db.get_value(c["dt"], c["dn"], c["f"])
-			if _norm(current) != _norm(c["new"]):
-				skipped.append(
-					_("{0} {1}: {2} was changed after the merge and is left as is").format(
-						_(c["dt"]), c["dn"], c["f"]
-					)
-				)
-				continue
-			if meta.issingle:
-				_set_single(c["dt"], c["f"], c["old"])
-			else:
-				_set_column(c["dt"], [c["dn"]], c["f"], c["old"])
-		elif op == "ins":
+			key = (c["dt"], c["dn"], c["f"])
+			if key in batch_keys:  # the same column changed twice: undo the later change first
+				_undo_sets(batch, skipped)
+				batch, batch_keys = [], set()
+			batch.append(c)
+			batch_keys.add(key)
+			continue
+		_undo_sets(batch, skipped)
+		batch, batch_keys = [], set()
+		if op == "ins":
 			frappe.db.delete(c["dt"], {"name": c["dn"]})
 		elif op == "del":
 			_insert_row(c["dt"], c["row"])
@@ -1498,6 +1497,7 @@ def _undo(log_doc, changes: list[dict], snapshot: dict) -> dict:
 			if data:
 				_restore_record(data)
 				restored.append((c["dt"], c["dn"]))
+	_undo_sets(batch, skipped)
 
 	doctype, survivor = log_doc.merged_doctype, log_doc.survivor
 	frappe.clear_document_cache(doctype, survivor)
@@ -1519,6 +1519,44 @@ def _undo(log_doc, changes: list[dict], snapshot: dict) -> dict:
 	log_doc.undo_report = "\n".join(skipped)
 	log_doc.save(ignore_permissions=True)  # on_update: other features (scans) see the undo
 	return {"log": log_doc.name, "restored": [n for _dt, n in restored], "skipped": skipped}
+
+
+def _undo_sets(changes: list[dict], skipped: list[str]) -> None:
+	"""Puts back the old value of each ``set`` change whose column still holds the merge's value; a column
+	changed since is left as it is and reported. Reads and writes in bulk per (doctype, column)."""
+	groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
+	for c in changes:
+		groups[(c["dt"], c["f"])].append(c)
+	for (doctype, field), items in groups.items():
+		if frappe.get_meta(doctype).issingle:
+			current = {doctype: frappe.db.get_single_value(doctype, field)}
+		else:
+			current = {}
+			names = list({c["dn"] for c in items})
+			table = frappe.qb.DocType(doctype)
+			for start in range(0, len(names), CHUNK):
+				rows = (
+					frappe.qb.from_(table)
+					.select(table.name, Field(field).as_("value"))
+					.where(table.name.isin(names[start : start + CHUNK]))
+					.run(as_dict=True)
+				)
+				current.update({r.name: r.value for r in rows})
+		by_old: dict[str, tuple[Any, list[str]]] = {}
+		for c in items:
+			if _norm(current.get(c["dn"])) != _norm(c["new"]):
+				skipped.append(
+					_("{0} {1}: {2} was changed after the merge and is left as is").format(
+						_(doctype), c["dn"], field
+					)
+				)
+				continue
+			by_old.setdefault(json.dumps(c["old"]), (c["old"], []))[1].append(c["dn"])
+		for old, names in by_old.values():
+			if frappe.get_meta(doctype).issingle:
+				_set_single(doctype, field, old)
+			else:
+				_set_column(doctype, names, field, old)
 
 
 def _restore_record(data: dict) -> None:
