@@ -668,3 +668,71 @@ class TestDedupMergeLog(_TestCase):
 			frappe.db.delete("Dedup Key", {"rule": rule.name})
 			frappe.delete_doc("Dedup Rule", rule.name, force=True, ignore_permissions=True)
 			bridge.clear_cache()
+
+	def test_shares_tags_follows_and_lead_link(self):
+		from frappe.desk.doctype.tag.tag import add_tag
+		from frappe.share import add_docshare as share
+
+		a = self.make_customer("A")
+		uid = _uid()
+		lead = frappe.get_doc(
+			{"doctype": "Lead", "first_name": f"Lead {uid}", "company_name": f"_Merge Lead Co {uid}"}
+		)
+		lead.flags.ignore_dedup = True
+		lead.insert(ignore_permissions=True)
+		b = self.make_customer("B", lead_name=lead.name)
+		self.assertEqual(frappe.db.get_value("Lead", lead.name, "status"), "Converted")
+		user = self.assignee("S")
+		share("Customer", a.name, user, read=1, write=0, flags={"ignore_share_permission": True})
+		share("Customer", b.name, user, read=1, write=1, flags={"ignore_share_permission": True})
+		tag = f"merge-tag-{uid.lower()}"
+		add_tag(tag, "Customer", a.name)
+		add_tag(tag, "Customer", b.name)
+		for name in (a.name, b.name):
+			frappe.get_doc(
+				{"doctype": "Document Follow", "ref_doctype": "Customer", "ref_docname": name, "user": user}
+			).insert(ignore_permissions=True)
+
+		log = merge_records("Customer", a.name, [b.name])["log"]
+
+		shares = frappe.get_all(
+			"DocShare",
+			filters={"share_doctype": "Customer", "share_name": a.name, "user": user},
+			fields=["write"],
+		)
+		self.assertEqual([s.write for s in shares], [1])  # one share, with B's write right
+		self.assertEqual(
+			frappe.db.count("Tag Link", {"document_type": "Customer", "document_name": a.name, "tag": tag}), 1
+		)
+		self.assertEqual(
+			frappe.db.count(
+				"Document Follow", {"ref_doctype": "Customer", "ref_docname": a.name, "user": user}
+			),
+			1,
+		)
+		self.assertIn(tag, frappe.db.get_value("Customer", a.name, "_user_tags") or "")
+		# no Customer.on_trash: the Lead stays Converted and now belongs to the survivor
+		self.assertEqual(frappe.db.get_value("Lead", lead.name, "status"), "Converted")
+		self.assertEqual(frappe.db.get_value("Customer", a.name, "lead_name"), lead.name)
+
+		undo_merge(log)
+		for name, write in ((a.name, 0), (b.name, 1)):
+			shares = frappe.get_all(
+				"DocShare",
+				filters={"share_doctype": "Customer", "share_name": name, "user": user},
+				fields=["write"],
+			)
+			self.assertEqual([s.write for s in shares], [write])
+			self.assertEqual(
+				frappe.db.count("Tag Link", {"document_type": "Customer", "document_name": name, "tag": tag}),
+				1,
+			)
+			self.assertEqual(
+				frappe.db.count(
+					"Document Follow", {"ref_doctype": "Customer", "ref_docname": name, "user": user}
+				),
+				1,
+			)
+		self.assertFalse(frappe.db.get_value("Customer", a.name, "lead_name"))
+		self.assertEqual(frappe.db.get_value("Customer", b.name, "lead_name"), lead.name)
+		self.assertEqual(frappe.db.get_value("Lead", lead.name, "status"), "Converted")
