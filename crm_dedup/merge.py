@@ -1174,6 +1174,7 @@ def _refresh_copies(doctype, survivor, references: list[Reference], titles: dict
 			for fieldname in DISPLAY_COPY_FIELDS:
 				if meta.has_field(fieldname) and fieldname not in copies:
 					copies[fieldname] = None
+		copies.pop(target.field, None)  # never the reference itself
 		columns = [c for c in copies if c in frappe.db.get_table_columns(target.doctype)]
 		if not columns:
 			continue
