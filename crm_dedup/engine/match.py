@@ -29,7 +29,7 @@ MATCH_TYPES = ("exact", "normalized", "company_name", "person_name", "phone", "e
 FUZZY_TYPES = frozenset({"company_name", "person_name", "fuzzy"})
 DEFAULT_THRESHOLD = 90.0
 # Bumped whenever the blocking keys of some type change: an index built with older keys must be re-keyed.
-KEY_VERSION = 2
+KEY_VERSION = 3
 # How selective a type's keys are (lower blocks better); used to pick the condition a rule blocks on.
 SELECTIVITY = {
 	"id_code": 0,
@@ -151,6 +151,33 @@ def _affix_keys(prefix: str, s: str, n: int, threshold: float = 100.0) -> list[s
 	return keys
 
 
+def _min_typo_len(threshold: float) -> int:
+	"""The shortest value whose one-character deletion can still score ``threshold``: a value of length L
+	and one of length L-1 score at most 100 * (2L-2)/(2L-1) (a substitution scores less, 100 * (L-1)/L)."""
+	n = 2
+	while n <= _MAX_DELETE_KEYS and 100.0 * (2 * n - 2) / (2 * n - 1) < threshold - 1e-9:
+		n += 1
+	return n
+
+
+def _typo_keys(prefix: str, s: str, threshold: float) -> list[str]:
+	"""Chinese names: the value itself, its one-character deletions when one typo can still reach the
+	threshold, and its first three characters. No suffix key and no two-character prefix: the last characters
+	of a Chinese company name are mostly its industry (科技, 餐饮) and two characters are shared by too many
+	字号; either would put a large share of all records under one key (a 1,000,000-row scan compared tens of
+	millions of pairs)."""
+	if threshold >= 100.0:
+		return [f"{prefix}d:{s}"]
+	keys = (
+		_delete_keys(prefix, s)
+		if _min_typo_len(threshold) <= len(s) <= _MAX_DELETE_KEYS
+		else [f"{prefix}d:{s}"]
+	)
+	if len(s) >= 4:  # a word added or dropped after the 字号: 海湾啤酒 ~ 海湾啤酒销售 (80)
+		keys.append(f"{prefix}p:{s[:3]}")
+	return keys
+
+
 class CompanyName(Comparator):
 	def prepare(self, raw, region):
 		core = company_core(raw)
@@ -162,10 +189,10 @@ class CompanyName(Comparator):
 		return Compared(ratio(a, b))
 
 	def keys(self, norm, threshold=100.0):
-		n = 2 if not norm.isascii() else 4
-		keys = _affix_keys("co", norm, n, threshold)
-		if not norm.isascii():
-			keys.append(f"coy:{_pinyin_str(norm)}")  # homophone typos: 金陵 / 金灵
+		if norm.isascii():
+			return _affix_keys("co", norm, 4, threshold)
+		keys = _typo_keys("co", norm, threshold)
+		keys.append(f"coy:{_pinyin_str(norm)}")  # homophone typos: 金陵 / 金灵
 		return keys
 
 
@@ -210,7 +237,9 @@ class Fuzzy(Comparator):
 		return Compared(100.0 if a == b else ratio(a, b))
 
 	def keys(self, norm, threshold=100.0):
-		return _affix_keys("fz", norm, 3 if not norm.isascii() else 4, threshold)
+		if norm.isascii():
+			return _affix_keys("fz", norm, 4, threshold)
+		return _typo_keys("fz", norm, threshold)
 
 
 COMPARATORS: dict[str, Comparator] = {
