@@ -200,7 +200,9 @@ def all_inputs(doctypes: list[str]) -> list[QueryInput]:
 					qi.rules.append(rule.name)
 	for qi in inputs.values():
 		qi.description = ", ".join(_(dt) for dt in qi.fields)
-	return list(inputs.values())
+	# a stable order whatever the rule priorities: the kinds of value a rep has at hand first
+	order = {t: i for i, t in enumerate(SEMANTIC_TYPES)}
+	return sorted(inputs.values(), key=lambda qi: order.get(qi.key, len(order)))
 
 
 # ---- permission, rate limit, log -------------------------------------------------------------------

@@ -52,21 +52,27 @@ def _phone() -> str:
 	return "139" + "".join(random.choice("0123456789") for _ in range(8))
 
 
-def _delete_logs(rules: list[str]) -> None:
-	"""Logs committed on the side connection: the test users' query logs (as the feature requires) and the
-	collision logs the save-time checks wrote for the test rules."""
+def _delete_committed_logs(rules: list[str]) -> None:
+	"""Runs after the test transaction is rolled back (a class cleanup registered before FrappeTestCase's).
 
-	def delete():
-		frappe.db.sql(
-			"delete from `tabDedup Query Log` where user in %(users)s",
-			{"users": (REP_A, REP_B, NO_ROLE, MANAGER)},
-		)
-		if rules:
-			frappe.db.sql(
-				"delete from `tabDedup Collision Log` where rule in %(rules)s", {"rules": tuple(rules)}
-			)
-
-	sidedb.survive_rollback(delete)
+	Removes what was committed on the side connection on purpose: the test users' query logs (every query is
+	logged, whatever happens to the request) and the collision logs the save-time checks wrote for the test
+	rules. Done on the main connection once it holds no locks: a delete on the side connection would wait
+	for the open test transaction.
+	"""
+	frappe.db.rollback()
+	frappe.db.sql(
+		"delete from `tabDedup Query Log` where user in %(users)s",
+		{"users": (REP_A, REP_B, NO_ROLE, MANAGER)},
+	)
+	if rules:
+		frappe.db.sql("delete from `tabDedup Collision Log` where rule in %(rules)s", {"rules": tuple(rules)})
+	frappe.db.commit()
+	# the rolled-back rules and user permission must not linger in the shared caches
+	bridge.clear_cache()
+	frappe.cache.hdel("user_permissions", REP_B)
+	for user in (REP_A, REP_B, NO_ROLE, MANAGER):
+		collision.reset_rate_limit(user)
 
 
 # ERPNext links Call Logs to every new Contact with a phone number and commits while doing so
@@ -79,6 +85,10 @@ class TestCollisionQuery(FrappeTestCase):
 
 	@classmethod
 	def setUpClass(cls):
+		cls.tag = _uid_name(3)
+		cls.rules = []
+		# registered first, so it runs last: after FrappeTestCase's rollback
+		cls.addClassCleanup(lambda: _delete_committed_logs([*cls.rules, f"_CQ {cls.tag} lead website"]))
 		super().setUpClass()
 		_ensure_user(REP_A, ["Sales User"])
 		_ensure_user(REP_B, ["Sales User"])
@@ -86,9 +96,7 @@ class TestCollisionQuery(FrappeTestCase):
 		_ensure_user(MANAGER, ["Sales User", "Dedup Manager"])
 		frappe.db.commit()  # the users only; everything below is rolled back
 
-		cls.tag = _uid_name(3)
 		frappe.db.set_single_value("Dedup Settings", "enabled", 1)
-		cls.rules = []
 		for name, target, conditions in (
 			(f"_CQ {cls.tag} customer name", "Customer", [("customer_name", "Company Name", 90)]),
 			(f"_CQ {cls.tag} lead phone", "Lead", [("phone, mobile_no", "Phone", None)]),
@@ -160,13 +168,7 @@ class TestCollisionQuery(FrappeTestCase):
 	@classmethod
 	def tearDownClass(cls):
 		frappe.set_user("Administrator")
-		for user in (REP_A, REP_B, NO_ROLE, MANAGER):
-			collision.reset_rate_limit(user)
-		_delete_logs([*cls.rules, f"_CQ {cls.tag} lead website"])
 		super().tearDownClass()
-		# the rolled-back rules must not linger in the shared rule cache / permission caches
-		bridge.clear_cache()
-		frappe.cache.hdel("user_permissions", REP_B)
 
 	@staticmethod
 	def _customer(customer_name: str, manager: str) -> str:

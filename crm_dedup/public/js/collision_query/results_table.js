@@ -20,13 +20,13 @@ crm_dedup.CollisionQueryResults = class CollisionQueryResults {
 			{
 				id: "doctype",
 				name: __("Document Type"),
-				width: 105,
+				width: 130,
 				format: (v, r, c, d) => esc(d.doctype_label),
 			},
 			{
 				id: "record",
 				name: __("Record", null, "Collision Query"),
-				width: 225,
+				width: 200,
 				format: (v, r, c, d) =>
 					d.can_read
 						? `<a href="${esc(d.url)}" target="_blank" title="${esc(d.name)}">${esc(
@@ -60,7 +60,7 @@ crm_dedup.CollisionQueryResults = class CollisionQueryResults {
 			{
 				id: "last_activity",
 				name: __("Last Activity", null, "Collision Query"),
-				width: 110,
+				width: 125,
 				format: (v, r, c, d) =>
 					d.can_read && d.last_activity
 						? `<span title="${esc(d.last_activity)}">${esc(
@@ -77,7 +77,7 @@ crm_dedup.CollisionQueryResults = class CollisionQueryResults {
 			{
 				id: "matched",
 				name: __("Matched Fields", null, "Collision Query"),
-				width: 275,
+				width: 260,
 				format: (v, r, c, d) =>
 					(d.matched_fields || [])
 						.map((m) => `${esc(m.label)}: <b>${esc(m.value)}</b>`)
