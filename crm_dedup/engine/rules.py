@@ -230,24 +230,33 @@ class RuleSet:
 
 	# ---- records -----------------------------------------------------------------------------------
 	def prepare(self, record: Record, id: Any = None) -> Prepared:
-		values: dict[tuple, list[Value]] = {}
-		for sig, cond in self._signatures.items():
-			cmp = COMPARATORS[cond.match]
-			out: list[Value] = []
-			seen = set()
-			for f in cond.fields:
-				for raw in raw_values(record.get(f)):
-					for part in cmp.split(raw):
-						prepared = cmp.prepare(part, self.default_region)
-						if prepared is None:
-							continue
-						norm, note = prepared
-						if (f, norm) in seen:
-							continue
-						seen.add((f, norm))
-						out.append(Value(f, part, norm, note))
-			values[sig] = out
-		return Prepared(id, record, values)
+		return Prepared(id, record, {sig: self.prepare_values(record, sig) for sig in self._signatures})
+
+	@property
+	def signatures(self) -> tuple[tuple, ...]:
+		"""The distinct (fields, match) signatures of all conditions: the keys of ``Prepared.values``."""
+		return tuple(self._signatures)
+
+	def prepare_values(self, record: Record, signature: tuple) -> list[Value]:
+		"""The prepared values of one condition signature, as ``prepare`` stores them (scan and check use it
+		to prepare only what a comparison actually reaches)."""
+		cond = self._signatures[signature]
+		cmp = COMPARATORS[cond.match]
+		region = self.default_region
+		out: list[Value] = []
+		seen = set()
+		for f in cond.fields:
+			for raw in raw_values(record.get(f)):
+				for part in cmp.split(raw):
+					prepared = cmp.prepare(part, region)
+					if prepared is None:
+						continue
+					norm, note = prepared
+					if (f, norm) in seen:
+						continue
+					seen.add((f, norm))
+					out.append(Value(f, part, norm, note))
+		return out
 
 	def rule_keys(self, rule: Rule, p: Prepared) -> set[str]:
 		"""Blocking keys of one rule for one record, namespaced by condition so rules never mix."""
