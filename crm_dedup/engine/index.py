@@ -53,8 +53,18 @@ class KeyIndex(ABC):
 		self, keys: RuleKeys, exclude: Iterable[str] = (), cap: int = DEFAULT_CAP
 	) -> dict[str, set[str]]:
 		"""{candidate id: names of the rules whose keys it shares}, skipping keys that are too common."""
+		return self.lookup(keys, exclude, cap)[0]
+
+	def lookup(
+		self, keys: RuleKeys, exclude: Iterable[str] = (), cap: int = DEFAULT_CAP
+	) -> tuple[dict[str, set[str]], set[str]]:
+		"""``candidates()`` and the names of the rules whose lookup was cut short by a too common key.
+
+		For the other rules the answer is complete: every stored record sharing one of their keys is in it.
+		"""
 		excluded = {str(e) for e in exclude}
 		out: dict[str, set[str]] = defaultdict(set)
+		incomplete: set[str] = set()
 		for rule, rule_keys in keys.items():
 			common: list[list[str]] = []
 			found = False
@@ -67,11 +77,13 @@ class KeyIndex(ABC):
 					if i not in excluded:
 						out[i].add(rule)
 						found = True
+			if common:
+				incomplete.add(rule)
 			if not found and common:
 				for i in min(common, key=len):
 					if i not in excluded:
 						out[i].add(rule)
-		return dict(out)
+		return dict(out), incomplete
 
 
 class MemoryIndex(KeyIndex):

@@ -3,19 +3,34 @@
 Records are grouped by blocking key, rule by rule; only records that share a key are compared. A key shared
 by more than ``cap`` records is compared as a sorted neighbourhood (each record with its next ``window``
 neighbours) so one placeholder value cannot make the scan quadratic; such keys are counted in the stats.
+
+Every candidate pair is judged by ``RuleSet.compare`` over all rules, as if each record had been prepared in
+full; the work is only arranged to be cheap:
+
+- keys need only the values of the blocking conditions, so the other values are prepared lazily, for the
+  records that end up in a candidate pair (``check.LazyValues``);
+- for large inputs the keys are computed in worker processes (``workers``; fork only);
+- a rule whose keys are complete (equality types) is not evaluated for a pair that shares none of its keys
+  (it cannot fire), unless one of the two records sits under an oversized key of that rule;
+- within a rule, conditions whose values are ready, then the cheapest, are tried first (``check.may_fire``).
 """
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .check import LazyValues, compare_lazily, key_complete
 from .match import Match
 from .rules import Prepared, RuleSet
 
 Progress = Callable[[str, int, int], None]
+PARALLEL_MIN = 50_000  # fewer records are keyed in this process: a worker pool costs more than it saves
+_CHUNK = 5_000
 
 
 @dataclass
@@ -56,6 +71,70 @@ def _sort_id(x: Any) -> tuple:
 	return (0, int(s), s) if s.isdigit() else (1, 0, s)
 
 
+# ---- keys, in this process or in forked workers ------------------------------------------------------------
+_WORK: tuple[RuleSet, list] | None = None  # what forked workers read (inherited, never pickled)
+
+
+def _key_chunk(bounds: tuple[int, int]) -> list[tuple[tuple[tuple[str, ...], ...], dict]]:
+	"""In a worker: each record's keys per rule and the values they were made from, in plain tuples."""
+	rules, items = _WORK
+	out = []
+	for n in range(*bounds):
+		rid, rec = items[n]
+		values = LazyValues(rules, rec)
+		p = Prepared(str(rid), rec, values)
+		keys = tuple(tuple(rules.rule_keys(r, p)) for r in rules.rules)
+		out.append(
+			(keys, {s: tuple((v.field, v.raw, v.norm, v.note) for v in vs) for s, vs in values.items()})
+		)
+	return out
+
+
+def _workers(requested: int | None, count: int) -> int:
+	if requested is not None:
+		return max(1, requested)
+	if count < PARALLEL_MIN or "fork" not in multiprocessing.get_all_start_methods():
+		return 1
+	env = os.environ.get("CRM_DEDUP_WORKERS")
+	if env and env.isdigit():
+		return max(1, int(env))
+	return max(1, min(2, os.cpu_count() or 1))
+
+
+def iter_keyed(
+	rules: RuleSet,
+	items: list[tuple[Any, Mapping[str, Any]]],
+	workers: int | None = None,
+) -> Iterator[tuple[Prepared, dict[str, set[str]] | tuple]]:
+	"""(lazily prepared record, its keys per rule in ``rules.rules`` order) for each item, in order.
+
+	With more than one worker the keys are computed in forked processes; the values they prepared travel
+	back with them, so nothing is prepared twice.
+	"""
+	global _WORK
+	count = len(items)
+	n_workers = _workers(workers, count)
+	if n_workers <= 1 or count < 2 * _CHUNK:
+		for rid, rec in items:
+			p = Prepared(str(rid), rec, LazyValues(rules, rec))
+			yield p, tuple(rules.rule_keys(r, p) for r in rules.rules)
+		return
+	bounds = [(s, min(s + _CHUNK, count)) for s in range(0, count, _CHUNK)]
+	_WORK = (rules, items)
+	try:
+		ctx = multiprocessing.get_context("fork")
+		with ctx.Pool(n_workers) as pool:
+			n = 0
+			for chunk in pool.imap(_key_chunk, bounds):
+				for keys, packed in chunk:
+					rid, rec = items[n]
+					n += 1
+					yield Prepared(str(rid), rec, LazyValues(rules, rec, packed)), keys
+	finally:
+		_WORK = None
+
+
+# ---- the scan ---------------------------------------------------------------------------------------------
 def scan_records(
 	rules: RuleSet,
 	records: Iterable[tuple[Any, Mapping[str, Any]]],
@@ -64,71 +143,102 @@ def scan_records(
 	progress: Progress | None = None,
 	total: int | None = None,
 	skip_pairs: set[tuple[str, str]] | None = None,
+	workers: int | None = None,
 ) -> ScanResult:
 	"""Finds every matched pair among ``records`` ((id, record) pairs) and joins them into clusters.
 
 	``skip_pairs`` holds (id_a, id_b) pairs known not to be duplicates, in either order; they never match.
+	``workers``: processes computing keys (default: 2 for 50,000 records or more where fork is available,
+	else 1; the environment variable CRM_DEDUP_WORKERS overrides the default). The result does not depend on it.
 	"""
+	items = records if isinstance(records, list) else list(records)
+	rule_list = rules.rules
+	n_rules = len(rule_list)
 	prepared: list[Prepared] = []
-	buckets: dict[str, dict[str, list[int]]] = {r.name: defaultdict(list) for r in rules.rules}
-	for n, (rid, rec) in enumerate(records):
-		p = rules.prepare(rec, id=str(rid))
+	buckets: list[dict[str, list[int]]] = [defaultdict(list) for _ in rule_list]
+	for n, (p, keys) in enumerate(iter_keyed(rules, items, workers)):
 		prepared.append(p)
-		for rule in rules.rules:
-			for k in rules.rule_keys(rule, p):
-				buckets[rule.name][k].append(n)
+		for r in range(n_rules):
+			b = buckets[r]
+			for k in keys[r]:
+				b[k].append(n)
 		if progress and n % 5000 == 4999:
-			progress("prepare", n + 1, total or 0)
+			progress("prepare", n + 1, total or len(items))
 	count = len(prepared)
 	if progress:
 		progress("prepare", count, count)
 
-	seen: set[int] = set()
-	uf = UnionFind()
-	result = ScanResult()
+	# candidate pairs, each with the rules under whose keys it was found
+	complete_bits = 0
+	for r, rule in enumerate(rule_list):
+		if key_complete(rule):
+			complete_bits |= 1 << r
+	loose: dict[int, int] = defaultdict(int)  # record -> rules for which it sits under an oversized key
+	pair_rules: dict[int, int] = {}
 	oversized = 0
-	compared = 0
-	skip = skip_pairs or set()
-	order = sorted(range(count), key=lambda i: _sort_id(prepared[i].id))
-	rank = {i: r for r, i in enumerate(order)}
-	total_buckets = sum(len(b) for b in buckets.values())
+	rank: dict[int, int] | None = None
+	total_buckets = sum(len(b) for b in buckets)
 	done = 0
-	for rule in rules.rules:
-		for members in buckets[rule.name].values():
+	for r in range(n_rules):
+		bit = 1 << r
+		get = pair_rules.get
+		for members in buckets[r].values():
 			done += 1
 			if progress and done % 20000 == 0:
-				progress("compare", done, total_buckets)
-			if len(members) < 2:
+				progress("compare", done // 2, total_buckets)
+			size = len(members)
+			if size < 2:
 				continue
-			if len(members) > cap:
+			if size > cap:
 				oversized += 1
+				if rank is None:
+					order = sorted(range(count), key=lambda i: _sort_id(prepared[i].id))
+					rank = {i: pos for pos, i in enumerate(order)}
 				members = sorted(members, key=rank.__getitem__)
-				pairs = (
-					(members[i], members[j])
-					for i in range(len(members))
-					for j in range(i + 1, min(i + 1 + window, len(members)))
-				)
+				for i in members:
+					loose[i] |= bit
+				for i in range(size):
+					a0 = members[i]
+					for j in range(i + 1, min(i + 1 + window, size)):
+						a, b = a0, members[j]
+						code = a * count + b if a < b else b * count + a
+						pair_rules[code] = get(code, 0) | bit
 			else:
-				pairs = (
-					(members[i], members[j]) for i in range(len(members)) for j in range(i + 1, len(members))
-				)
-			for a, b in pairs:
-				if a > b:
-					a, b = b, a
-				code = a * count + b
-				if code in seen:
-					continue
-				seen.add(code)
-				pa, pb = prepared[a], prepared[b]
-				ida, idb = (pa.id, pb.id) if _sort_id(pa.id) <= _sort_id(pb.id) else (pb.id, pa.id)
-				if skip and ((ida, idb) in skip or (idb, ida) in skip):
-					continue
-				compared += 1
-				m = rules.compare(pa, pb)
-				if m is None:
-					continue
-				uf.union(a, b)
-				result.pairs.append((ida, idb, m))
+				for i in range(size - 1):
+					base = members[i] * count
+					for j in range(i + 1, size):
+						code = base + members[j]  # members are in record order
+						pair_rules[code] = get(code, 0) | bit
+
+	uf = UnionFind()
+	result = ScanResult()
+	compared = 0
+	skip = skip_pairs or set()
+	by_mask: dict[int, list] = {}
+	n_pairs = len(pair_rules)
+	for step, (code, found_by) in enumerate(pair_rules.items(), 1):
+		if progress and step % 20000 == 0:
+			progress(
+				"compare",
+				total_buckets // 2 + step * (total_buckets - total_buckets // 2) // n_pairs,
+				total_buckets,
+			)
+		a, b = divmod(code, count)
+		pa, pb = prepared[a], prepared[b]
+		ida, idb = (pa.id, pb.id) if _sort_id(pa.id) <= _sort_id(pb.id) else (pb.id, pa.id)
+		if skip and ((ida, idb) in skip or (idb, ida) in skip):
+			continue
+		compared += 1
+		# rules with complete keys fire only for pairs found under their keys
+		mask = found_by | loose.get(a, 0) | loose.get(b, 0) | ~complete_bits
+		to_eval = by_mask.get(mask)
+		if to_eval is None:
+			to_eval = by_mask[mask] = [rule for r, rule in enumerate(rule_list) if mask >> r & 1]
+		m = compare_lazily(rules, pa, pb, to_eval)
+		if m is None:
+			continue
+		uf.union(a, b)
+		result.pairs.append((ida, idb, m))
 	if progress:
 		progress("compare", total_buckets, total_buckets)
 
