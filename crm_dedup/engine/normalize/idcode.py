@@ -39,15 +39,38 @@ def _check(fn, value: str) -> bool:
 		return False
 
 
+_USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"  # as stdnum.cn.uscc
+_USCC_INDEX = {c: i for i, c in enumerate(_USCC_ALPHABET)}
+_USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
+
+
+def _uscc_valid(text: str) -> bool:
+	"""``stdnum.cn.uscc.is_valid`` for 18 upper-case ASCII letters and digits (its format and check digit)."""
+	if not text[:8].isdigit():
+		return False
+	index = _USCC_INDEX
+	try:
+		total = sum(index[c] * w for c, w in zip(text[:17], _USCC_WEIGHTS, strict=True))
+	except KeyError:
+		return False
+	return text[17] == _USCC_ALPHABET[(31 - total) % 31]
+
+
 @lru_cache(maxsize=100_000)
 def normalize_id_code(value: str) -> IdCode:
 	text = unicodedata.normalize("NFKC", as_text(value)).upper()
 	text = _DROP.sub("", text)
 	if len(text) == 18 and text.isalnum():
-		if _check(ric.is_valid, text):
-			return IdCode(text, "ric", True)
-		if _check(uscc.is_valid, text):
-			return IdCode(text, "uscc", True)
+		if text.isascii():  # the common case, checked without stdnum's per-call cleaning (same verdicts)
+			if text[:17].isdigit() and _check(ric.is_valid, text):
+				return IdCode(text, "ric", True)
+			if _uscc_valid(text):
+				return IdCode(text, "uscc", True)
+		else:
+			if _check(ric.is_valid, text):
+				return IdCode(text, "ric", True)
+			if _check(uscc.is_valid, text):
+				return IdCode(text, "uscc", True)
 		looks_ric = text[:17].isdigit() and (text[17].isdigit() or text[17] == "X")
 		return IdCode(text, "ric" if looks_ric else "uscc", False)
 	if len(text) == 15 and text.isdigit():
