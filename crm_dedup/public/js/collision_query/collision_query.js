@@ -34,25 +34,22 @@ crm_dedup.CollisionQuery = class CollisionQuery {
 	load_layout() {
 		return frappe.call({ method: "crm_dedup.collision.get_query_fields" }).then((r) => {
 			const layout = r.message;
-			const current = this.form && this.form.doctype;
+			// keep what was typed and the doctype chosen across a reload of the layout
+			const previous = this.form;
+			previous && previous.remember();
 			this.form = new crm_dedup.CollisionQueryForm({
 				wrapper: this.$body.find(".collision-query-form"),
 				layout,
 				on_submit: () => this.run(),
+				doctype: previous && layout.inputs[previous.doctype] ? previous.doctype : "All",
+				values: previous ? previous.values : {},
 			});
-			if (current && layout.inputs[current]) {
-				this.form.doctype = current;
-				this.form.render();
-			}
 		});
 	}
 
 	refresh_layout() {
 		// rules may have changed while the page was hidden
-		if (this.form && !this.busy) {
-			const values = this.form.values;
-			this.load_layout().then(() => Object.assign(this.form.values, values));
-		}
+		if (this.form && !this.busy) this.load_layout();
 	}
 
 	run() {

@@ -2,12 +2,12 @@
 frappe.provide("crm_dedup");
 
 crm_dedup.CollisionQueryForm = class CollisionQueryForm {
-	constructor({ wrapper, layout, on_submit }) {
+	constructor({ wrapper, layout, on_submit, doctype = "All", values = {} }) {
 		this.$wrapper = $(wrapper);
 		this.layout = layout; // get_query_fields() answer
 		this.on_submit = on_submit;
-		this.values = {}; // kept across doctype switches, by input key
-		this.doctype = "All";
+		this.values = { ...values }; // kept across doctype switches, by input key
+		this.doctype = doctype;
 		this.render();
 	}
 
