@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -75,7 +76,7 @@ class Rule:
 	def fields(self) -> set[str]:
 		return {f for c in self.conditions for f in c.fields}
 
-	@property
+	@cached_property
 	def blocking_conditions(self) -> tuple[int, ...]:
 		"""Indexes of the conditions whose keys find this rule's candidates.
 
@@ -258,24 +259,31 @@ class RuleSet:
 					out.append(Value(f, part, norm, note))
 		return out
 
-	def rule_keys(self, rule: Rule, p: Prepared) -> set[str]:
-		"""Blocking keys of one rule for one record, namespaced by condition so rules never mix."""
+	def rule_keys(self, rule: Rule, p: Prepared, memo: dict | None = None) -> set[str]:
+		"""Blocking keys of one rule for one record, namespaced by condition so rules never mix.
+
+		``memo`` (a dict kept for one record) shares the work between rules that block on the same values.
+		"""
 		keys: set[str] = set()
 		for i in rule.blocking_conditions:
 			cond = rule.conditions[i]
-			cmp = COMPARATORS[cond.match]
-			ns = f"{i}|"
 			threshold = cond.threshold if cond.match in FUZZY_TYPES else 100.0
-			for v in p.values[cond.signature]:
-				for k in cmp.keys(v.norm, threshold):
-					keys.add(ns + k)
+			plain = memo.get((cond.signature, threshold)) if memo is not None else None
+			if plain is None:
+				cmp = COMPARATORS[cond.match]
+				plain = [k for v in p.values[cond.signature] for k in cmp.keys(v.norm, threshold)]
+				if memo is not None:
+					memo[(cond.signature, threshold)] = plain
+			ns = f"{i}|"
+			keys.update(ns + k for k in plain)
 		return keys
 
 	def keys(self, p: Prepared) -> dict[str, set[str]]:
 		"""{rule name: keys}; a rule with no keys for this record (its blocking fields are blank) is left out."""
 		out = {}
+		memo: dict = {}
 		for r in self.rules:
-			k = self.rule_keys(r, p)
+			k = self.rule_keys(r, p, memo)
 			if k:
 				out[r.name] = k
 		return out
