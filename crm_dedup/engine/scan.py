@@ -83,7 +83,8 @@ def _key_chunk(bounds: tuple[int, int]) -> list[tuple[tuple[tuple[str, ...], ...
 		rid, rec = items[n]
 		values = LazyValues(rules, rec)
 		p = Prepared(str(rid), rec, values)
-		keys = tuple(tuple(rules.rule_keys(r, p)) for r in rules.rules)
+		memo: dict = {}
+		keys = tuple(tuple(rules.rule_keys(r, p, memo)) for r in rules.rules)
 		out.append(
 			(keys, {s: tuple((v.field, v.raw, v.norm, v.note) for v in vs) for s, vs in values.items()})
 		)
@@ -117,7 +118,8 @@ def iter_keyed(
 	if n_workers <= 1 or count < 2 * _CHUNK:
 		for rid, rec in items:
 			p = Prepared(str(rid), rec, LazyValues(rules, rec))
-			yield p, tuple(rules.rule_keys(r, p) for r in rules.rules)
+			memo: dict = {}
+			yield p, tuple(rules.rule_keys(r, p, memo) for r in rules.rules)
 		return
 	bounds = [(s, min(s + _CHUNK, count)) for s in range(0, count, _CHUNK)]
 	_WORK = (rules, items)
