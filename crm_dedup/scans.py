@@ -352,13 +352,14 @@ def run_scan(scan: str) -> None:
 		step = state["steps"][state["step"]]
 		progress = _Progress(scan, state)
 		progress(0, _("Counting {0}").format(_(step["doctype"])), force=True)
-		names = _all_names(step["doctype"])
+		count = frappe.db.count(step["doctype"])
 		chunk = cint(frappe.db.get_value("Dedup Scan", scan, "chunk_size"))
-		if chunk and len(names) > chunk:
-			_start_chunks(scan, state, names, chunk)
+		if chunk and count > chunk:
+			_start_chunks(scan, state, _all_names(step["doctype"]), chunk)
 			return  # the key jobs take over; the compare job continues with the next step
-		records = list(_iter_records(step["doctype"], names, _paths(step), progress, 0.0, 0.3))
-		_compare_and_save(scan, state, records, progress, start=0.3)
+		t_load = time.time()
+		records = list(_iter_table(step["doctype"], _paths(step), progress=progress, hi=0.3, total=count))
+		_compare_and_save(scan, state, records, progress, start=0.3, load_seconds=time.time() - t_load)
 		state = _load_state(scan)
 	_complete(scan, state)
 
@@ -407,6 +408,78 @@ def _iter_records(
 			)
 
 
+PAGE = 20000  # rows per keyset page of a full-table load
+
+
+def _iter_table(
+	doctype: str,
+	paths: list[str],
+	first: str | None = None,
+	last: str | None = None,
+	progress: _Progress | None = None,
+	lo: float = 0.0,
+	hi: float = 0.0,
+	total: int = 0,
+) -> Iterator[tuple[str, dict]]:
+	"""(name, record) of every record of ``doctype`` (names in [first, last] when given), in name order.
+
+	The same records as ``bridge.load_records`` (child-table paths as lists), read page by page with keyset
+	pagination and tuples instead of one ``name in (...)`` query per thousand names."""
+	plain, tables = bridge._split_paths(doctype, paths)
+	cols = ["name", *[p for p in plain if p != "name"]]
+	select = ", ".join(f"`{c}`" for c in cols)
+	after: str | None = None
+	done = 0
+	while True:
+		where, values = [], []
+		if after is not None:
+			where.append("name > %s")
+			values.append(after)
+		elif first is not None:
+			where.append("name >= %s")
+			values.append(first)
+		if last is not None:
+			where.append("name <= %s")
+			values.append(last)
+		sql = f"select {select} from `tab{doctype}`"
+		if where:
+			sql += " where " + " and ".join(where)
+		rows = frappe.db.sql(f"{sql} order by name limit {PAGE}", values)
+		if not rows:
+			return
+		page: dict[str, dict] = {}
+		for row in rows:
+			rec = dict(zip(cols, row, strict=True))
+			name = rec["name"] if "name" in plain else rec.pop("name")
+			for table, (_child, child_cols) in tables.items():
+				for c in child_cols:
+					rec[f"{table}.{c}"] = []
+			page[name] = rec
+		for table, (child, child_cols) in tables.items():
+			ccols = ", ".join(f"`{c}`" for c in child_cols)
+			for row in frappe.db.sql(
+				f"select parent, {ccols} from `tab{child}` where parenttype=%(dt)s and parentfield=%(pf)s"
+				" and parent in %(names)s order by parent, idx",
+				{"dt": doctype, "pf": table, "names": tuple(page)},
+			):
+				rec = page.get(row[0])
+				if rec is None:
+					continue
+				for c, v in zip(child_cols, row[1:], strict=True):
+					if v not in (None, ""):
+						rec[f"{table}.{c}"].append(v)
+		yield from page.items()
+		done += len(rows)
+		after = rows[-1][0]
+		if progress:
+			progress(
+				lo + (hi - lo) * min(1.0, done / (total or done)),
+				_("Loading {0}: {1} of {2}").format(_(doctype), done, total or done),
+			)
+		if len(rows) < PAGE:
+			return
+
+
 # ---- chunked: key jobs + compare job --------------------------------------------------------------------
 def _blob_key(scan: str, step: int, part: str) -> str:
 	return f"{frappe.local.site}|crm_dedup_scan|{scan}|{step}|{part}"
@@ -445,27 +518,23 @@ def run_key_chunk(scan: str, step_no: int, chunk_no: int, first: str, last: str)
 	state = _load_state(scan)
 	step = state["steps"][step_no]
 	rs = _ruleset(step)
-	dt = frappe.qb.DocType(step["doctype"])
-	names = (
-		frappe.qb.from_(dt)
-		.select(dt.name)
-		.where((dt.name >= first) & (dt.name <= last))
-		.orderby(dt.name)
-		.run(pluck=True)
-	)
 	progress = _Progress(scan, state)
 	chunks = state.get("chunks") or 1
 	buckets: dict[int, list[str]] = defaultdict(list)
-	for name, rec in _iter_records(step["doctype"], names, _paths(step), None, 0, 0):
+	count = 0
+	for name, rec in _iter_table(step["doctype"], _paths(step), first=first, last=last):
+		count += 1
 		for rule, keys in rs.keys(rs.prepare(rec)).items():
 			for k in keys:
 				buckets[key_hash(rule, k)].append(name)
 	r = _redis()
 	r.set(
 		_blob_key(scan, step_no, f"keys:{chunk_no}"),
-		zlib.compress(pickle.dumps((len(names), dict(buckets)), protocol=pickle.HIGHEST_PROTOCOL), 1),
+		zlib.compress(pickle.dumps((count, dict(buckets)), protocol=pickle.HIGHEST_PROTOCOL), 1),
 		ex=BLOB_TTL,
 	)
+	r.rpush(_blob_key(scan, step_no, "rss"), _peak_rss_mb())
+	r.expire(_blob_key(scan, step_no, "rss"), BLOB_TTL)
 	done = r.incr(_blob_key(scan, step_no, "done"))
 	progress(
 		0.4 * done / chunks,
@@ -506,11 +575,23 @@ def run_compare(scan: str, step_no: int) -> None:
 	del merged
 	names = sorted(candidates)
 	progress(0.45, _("{0} of {1} records share a key; loading them").format(len(names), total_records), True)
+	t_load = time.time()
 	records = list(_iter_records(step["doctype"], names, _paths(step), progress, 0.45, 0.55))
-	_compare_and_save(scan, state, records, progress, start=0.55, total_records=total_records)
+	load_seconds = time.time() - t_load
+	key_rss = [float(x) for x in r.lrange(_blob_key(scan, step_no, "rss"), 0, -1)]
+	_compare_and_save(
+		scan,
+		state,
+		records,
+		progress,
+		start=0.55,
+		total_records=total_records,
+		key_job_rss=key_rss,
+		load_seconds=load_seconds,
+	)
 	for i in range(state.get("chunks") or 0):
 		r.delete(_blob_key(scan, step_no, f"keys:{i}"))
-	r.delete(_blob_key(scan, step_no, "done"))
+	r.delete(_blob_key(scan, step_no, "done"), _blob_key(scan, step_no, "rss"))
 	state = _load_state(scan)
 	if state["step"] < len(state["steps"]):
 		_enqueue("crm_dedup.scans.run_scan", job_id(scan, f"{state['step']}::next"), scan=scan)
@@ -527,6 +608,8 @@ def _compare_and_save(
 	progress: _Progress,
 	start: float,
 	total_records: int | None = None,
+	key_job_rss: list[float] | None = None,
+	load_seconds: float = 0.0,
 ) -> None:
 	step = state["steps"][state["step"]]
 	doctype = step["doctype"]
@@ -547,8 +630,10 @@ def _compare_and_save(
 	result = scan_records(rs, records, progress=on_progress, total=len(records), skip_pairs=skip)
 	compare_seconds = time.time() - t0
 	progress(0.9, _("Saving duplicate sets"), force=True)
+	t_save = time.time()
 	saved = save_sets(doctype, step["rules"], step["full"], result.clusters, result.pairs, scan)
 	frappe.db.commit()
+	save_seconds = time.time() - t_save
 
 	per = {
 		"doctype": doctype,
@@ -560,13 +645,25 @@ def _compare_and_save(
 		"clusters": result.stats.get("clusters", 0),
 		"oversized_keys": result.stats.get("oversized_keys", 0),
 		"skip_pairs": len(skip) // 2,
+		"load_seconds": round(load_seconds, 2),
 		"compare_seconds": round(compare_seconds, 2),
+		"save_seconds": round(save_seconds, 2),
+		"peak_rss_mb": _peak_rss_mb(),
+		"key_jobs": len(key_job_rss or []),
+		"key_job_peak_rss_mb": max(key_job_rss or [0]),
 		**saved,
 	}
 	state = _load_state(scan)
 	state.setdefault("done", []).append(per)
 	state["step"] = state["step"] + 1
 	_save_state(scan, state)
+
+
+def _peak_rss_mb() -> float:
+	"""Peak resident memory of this process (the job's work horse) in MB."""
+	import resource
+
+	return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
 def _complete(scan: str, state: dict) -> None:

@@ -454,6 +454,22 @@ class TestScan(ScanTestCase):
 		self.assertEqual(info[0]["why"][0]["rule"], rule)
 		self.assertIn("Customer", scans.indicator_doctypes())
 
+	def test_table_loader_reads_what_the_bridge_reads(self):
+		"""The scan's keyset loader gives the same records as bridge.load_records (child paths as lists)."""
+		paths = ["first_name", "company_name", "phone_nos.phone", "email_ids.email_id", "mobile_no"]
+		old_page = scans.PAGE
+		scans.PAGE = 7  # several pages
+		try:
+			loaded = dict(scans._iter_table("Contact", paths))
+		finally:
+			scans.PAGE = old_page
+		self.assertEqual(len(loaded), frappe.db.count("Contact"))
+		names = list(loaded)[:60]
+		self.assertEqual({n: loaded[n] for n in names}, bridge.load_records("Contact", names, paths))
+		if len(names) > 3:
+			first, last = names[1], names[3]
+			self.assertEqual([n for n, _r in scans._iter_table("Contact", paths, first, last)], names[1:4])
+
 
 class TestScanJobs(ScanTestCase):
 	def test_one_job_per_scan(self):
