@@ -66,6 +66,7 @@ def clear_cache(doc: Any = None, method: str | None = None) -> None:
 	"""
 	frappe.cache.delete_value(CONFIG_KEY)
 	frappe.local.crm_dedup_config = None
+	frappe.local.crm_dedup_config_only = None
 	if getattr(frappe.local, "db", None) is None:
 		return
 	if not getattr(frappe.local, "crm_dedup_config_dirty", False):
@@ -77,6 +78,7 @@ def clear_cache(doc: Any = None, method: str | None = None) -> None:
 def _after_transaction() -> None:
 	frappe.local.crm_dedup_config_dirty = False
 	frappe.local.crm_dedup_config = None
+	frappe.local.crm_dedup_config_only = None
 	frappe.cache.delete_value(CONFIG_KEY)
 
 
@@ -86,10 +88,15 @@ def config() -> dict:
 	Kept for the request in ``frappe.local`` and shared through redis for CONFIG_TTL seconds (cleared when a
 	rule or the settings change), so a save of a doctype without rules costs a dict lookup.
 	"""
-	cfg = getattr(frappe.local, "crm_dedup_config", None)
-	if cfg is not None:
-		return cfg
-	only = frappe.flags.crm_dedup_only_rules  # tests: consider just these rules (never shared)
+	only = frappe.flags.crm_dedup_only_rules  # tests, benchmarks: consider just these rules (never shared)
+	if only is not None:
+		memo = getattr(frappe.local, "crm_dedup_config_only", None)
+		if memo is not None and memo[0] == tuple(sorted(only)):
+			return memo[1]
+	else:
+		cfg = getattr(frappe.local, "crm_dedup_config", None)
+		if cfg is not None:
+			return cfg
 	dirty = getattr(frappe.local, "crm_dedup_config_dirty", False) or only is not None
 	cfg = None if dirty else frappe.cache.get_value(CONFIG_KEY, expires=True)
 	if cfg is None:
@@ -101,6 +108,8 @@ def config() -> dict:
 			frappe.cache.set_value(CONFIG_KEY, cfg, expires_in_sec=CONFIG_TTL)
 	if only is None:
 		frappe.local.crm_dedup_config = cfg
+	else:
+		frappe.local.crm_dedup_config_only = (tuple(sorted(only)), cfg)
 	return cfg
 
 

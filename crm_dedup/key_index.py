@@ -277,7 +277,8 @@ def rebuild(rule: str | None = None, commit: bool = True, progress: bool = True)
 		rule_names = [rule]
 	else:
 		rule_names = list(comp.rules)
-		live = tuple(rule_names) or ("",)
+		# keys of rules that are gone or disabled (read from the table, not from a filtered configuration)
+		live = tuple(frappe.get_all("Dedup Rule", filters={"enabled": 1}, pluck="name")) or ("",)
 		frappe.db.sql(f"delete from `{TABLE}` where rule not in %(live)s", {"live": live})
 	counts: dict[str, int] = {}
 	for rname in rule_names:

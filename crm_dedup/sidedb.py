@@ -69,8 +69,13 @@ def fresh_sql(query: str, values: Any = None, as_dict: bool = False) -> list:
 	for attempt in (0, 1):
 		db = get()
 		try:
-			db.sql("rollback")  # end the previous read's snapshot
-			return db.sql(query, values, as_dict=as_dict)
+			db.sql("rollback")  # a fresh snapshot
+			try:
+				return db.sql(query, values, as_dict=as_dict)
+			finally:
+				# never leave a transaction open on an idle connection: it would hold metadata locks on
+				# the tables it read and block DDL (ALTER TABLE of a migrate) until the process ends
+				db.sql("rollback")
 		except Exception as e:
 			if attempt or not _is_connection_error(db, e):
 				raise
@@ -101,6 +106,7 @@ def swapped() -> Iterator[Any]:
 	try:
 		yield side
 		side.commit()
+		side.sql("rollback")  # commit() began a new transaction; end it (see fresh_sql)
 	except Exception:
 		try:
 			side.rollback()

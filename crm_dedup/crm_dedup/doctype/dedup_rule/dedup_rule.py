@@ -147,6 +147,8 @@ class DedupRule(Document):
 		before = self.get_doc_before_save()
 		if before is not None and before.index_signature() == self.index_signature():
 			return
+		if self.flags.crm_dedup_no_rebuild:  # the caller rebuilds (benchmarks, bulk setup)
+			return
 		self.schedule_rebuild()
 
 	def schedule_rebuild(self) -> None:
