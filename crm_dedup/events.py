@@ -303,7 +303,8 @@ def _log_row(doc: Any, h: DuplicateHit, outcome: str, event: str, source: str, u
 		"action": ACTION_LABELS.get(h.action, "Block"),
 		"score": round(h.match.score, 1),
 		"ref_doctype": doc.doctype,
-		"ref_name": doc.name,
+		# a form's unsaved document has a temporary name (new-customer-1): not a record anyone can open
+		"ref_name": None if str(doc.name or "").startswith("new-") else doc.name,
 		"ref_title": str(doc.get(title_field) or doc.name or "")[:140],
 		"existing_doctype": h.doctype,
 		"existing_name": h.name,
