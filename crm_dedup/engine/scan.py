@@ -17,6 +17,7 @@ full; the work is only arranged to be cheap:
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 from collections import defaultdict
@@ -73,18 +74,22 @@ def _sort_id(x: Any) -> tuple:
 
 # ---- keys, in this process or in forked workers ------------------------------------------------------------
 _WORK: tuple[RuleSet, list] | None = None  # what forked workers read (inherited, never pickled)
+KeyHashes = tuple[tuple[int, ...], ...]  # per rule (in rules.rules order): hash() of each key
 
 
-def _key_chunk(bounds: tuple[int, int]) -> list[tuple[tuple[tuple[str, ...], ...], dict]]:
-	"""In a worker: each record's keys per rule and the values they were made from, in plain tuples."""
+def _hashed_keys(rules: RuleSet, p: Prepared) -> KeyHashes:
+	memo: dict = {}
+	return tuple(tuple(hash(k) for k in rules.rule_keys(r, p, memo)) for r in rules.rules)
+
+
+def _key_chunk(bounds: tuple[int, int]) -> list[tuple[KeyHashes, dict]]:
+	"""In a worker: each record's key hashes per rule and the values they were made from, in plain tuples."""
 	rules, items = _WORK
 	out = []
 	for n in range(*bounds):
 		rid, rec = items[n]
 		values = LazyValues(rules, rec)
-		p = Prepared(str(rid), rec, values)
-		memo: dict = {}
-		keys = tuple(tuple(rules.rule_keys(r, p, memo)) for r in rules.rules)
+		keys = _hashed_keys(rules, Prepared(str(rid), rec, values))
 		out.append(
 			(keys, {s: tuple((v.field, v.raw, v.norm, v.note) for v in vs) for s, vs in values.items()})
 		)
@@ -102,36 +107,30 @@ def _workers(requested: int | None, count: int) -> int:
 	return max(1, min(2, os.cpu_count() or 1))
 
 
-def iter_keyed(
-	rules: RuleSet,
-	items: list[tuple[Any, Mapping[str, Any]]],
-	workers: int | None = None,
-) -> Iterator[tuple[Prepared, dict[str, set[str]] | tuple]]:
-	"""(lazily prepared record, its keys per rule in ``rules.rules`` order) for each item, in order.
+def _keyed(
+	rules: RuleSet, items: list[tuple[Any, Mapping[str, Any]]], workers: int | None
+) -> Iterator[tuple[KeyHashes, LazyValues | dict]]:
+	"""(key hashes per rule, the record's values: LazyValues, or packed tuples from a worker), in order.
 
-	With more than one worker the keys are computed in forked processes; the values they prepared travel
-	back with them, so nothing is prepared twice.
+	Keys are hashed with ``hash()``, which forked workers share with this process. Two different keys with
+	the same 64-bit hash would only add a candidate pair (which compare then judges); the chance of one in a
+	scan of a million records is about 1e-5.
 	"""
 	global _WORK
 	count = len(items)
 	n_workers = _workers(workers, count)
 	if n_workers <= 1 or count < 2 * _CHUNK:
 		for rid, rec in items:
-			p = Prepared(str(rid), rec, LazyValues(rules, rec))
-			memo: dict = {}
-			yield p, tuple(rules.rule_keys(r, p, memo) for r in rules.rules)
+			values = LazyValues(rules, rec)
+			yield _hashed_keys(rules, Prepared(str(rid), rec, values)), values
 		return
 	bounds = [(s, min(s + _CHUNK, count)) for s in range(0, count, _CHUNK)]
 	_WORK = (rules, items)
 	try:
 		ctx = multiprocessing.get_context("fork")
-		with ctx.Pool(n_workers) as pool:
-			n = 0
+		with ctx.Pool(n_workers, initializer=gc.disable) as pool:
 			for chunk in pool.imap(_key_chunk, bounds):
-				for keys, packed in chunk:
-					rid, rec = items[n]
-					n += 1
-					yield Prepared(str(rid), rec, LazyValues(rules, rec, packed)), keys
+				yield from chunk
 	finally:
 		_WORK = None
 
@@ -153,22 +152,56 @@ def scan_records(
 	``workers``: processes computing keys (default: 2 for 50,000 records or more where fork is available,
 	else 1; the environment variable CRM_DEDUP_WORKERS overrides the default). The result does not depend on it.
 	"""
+	# Millions of small lists and tuples are built and kept: the cyclic collector would re-scan them again and
+	# again (a quarter of the time) and finds nothing to free, so it is paused for the scan.
+	gc_was_enabled = gc.isenabled()
+	gc.disable()
+	try:
+		return _scan(rules, records, cap, window, progress, total, skip_pairs, workers)
+	finally:
+		if gc_was_enabled:
+			gc.enable()
+
+
+def _scan(rules, records, cap, window, progress, total, skip_pairs, workers) -> ScanResult:
 	items = records if isinstance(records, list) else list(records)
+	count = len(items)
+	ids = [str(rid) for rid, _ in items]
 	rule_list = rules.rules
 	n_rules = len(rule_list)
-	prepared: list[Prepared] = []
-	buckets: list[dict[str, list[int]]] = [defaultdict(list) for _ in rule_list]
-	for n, (p, keys) in enumerate(iter_keyed(rules, items, workers)):
-		prepared.append(p)
+	sources: list[LazyValues | dict] = []
+	# per rule: key hash -> the one record index that has it, or the list of them once there are several
+	buckets: list[dict[int, int | list[int]]] = [{} for _ in rule_list]
+	for n, (keys, values) in enumerate(_keyed(rules, items, workers)):
+		sources.append(values)
 		for r in range(n_rules):
 			b = buckets[r]
-			for k in keys[r]:
-				b[k].append(n)
+			get = b.get
+			for h in keys[r]:
+				v = get(h)
+				if v is None:
+					b[h] = n
+				elif v.__class__ is int:
+					if v != n:
+						b[h] = [v, n]
+				elif v[-1] != n:
+					v.append(n)
 		if progress and n % 5000 == 4999:
-			progress("prepare", n + 1, total or len(items))
-	count = len(prepared)
+			progress("prepare", n + 1, total or count)
 	if progress:
 		progress("prepare", count, count)
+
+	prepared: dict[int, Prepared] = {}
+
+	def prep(i: int) -> Prepared:
+		p = prepared.get(i)
+		if p is None:
+			src = sources[i]
+			rec = items[i][1]
+			p = prepared[i] = Prepared(
+				ids[i], rec, src if src.__class__ is LazyValues else LazyValues(rules, rec, src)
+			)
+		return p
 
 	# candidate pairs, each with the rules under whose keys it was found
 	complete_bits = 0
@@ -186,15 +219,15 @@ def scan_records(
 		get = pair_rules.get
 		for members in buckets[r].values():
 			done += 1
-			if progress and done % 20000 == 0:
+			if progress and done % 50000 == 0:
 				progress("compare", done // 2, total_buckets)
-			size = len(members)
-			if size < 2:
+			if members.__class__ is int:
 				continue
+			size = len(members)
 			if size > cap:
 				oversized += 1
 				if rank is None:
-					order = sorted(range(count), key=lambda i: _sort_id(prepared[i].id))
+					order = sorted(range(count), key=lambda i: _sort_id(ids[i]))
 					rank = {i: pos for pos, i in enumerate(order)}
 				members = sorted(members, key=rank.__getitem__)
 				for i in members:
@@ -211,6 +244,7 @@ def scan_records(
 					for j in range(i + 1, size):
 						code = base + members[j]  # members are in record order
 						pair_rules[code] = get(code, 0) | bit
+	del buckets
 
 	uf = UnionFind()
 	result = ScanResult()
@@ -226,8 +260,9 @@ def scan_records(
 				total_buckets,
 			)
 		a, b = divmod(code, count)
-		pa, pb = prepared[a], prepared[b]
-		ida, idb = (pa.id, pb.id) if _sort_id(pa.id) <= _sort_id(pb.id) else (pb.id, pa.id)
+		ida, idb = ids[a], ids[b]
+		if _sort_id(ida) > _sort_id(idb):
+			ida, idb = idb, ida
 		if skip and ((ida, idb) in skip or (idb, ida) in skip):
 			continue
 		compared += 1
@@ -236,7 +271,7 @@ def scan_records(
 		to_eval = by_mask.get(mask)
 		if to_eval is None:
 			to_eval = by_mask[mask] = [rule for r, rule in enumerate(rule_list) if mask >> r & 1]
-		m = compare_lazily(rules, pa, pb, to_eval)
+		m = compare_lazily(rules, prep(a), prep(b), to_eval)
 		if m is None:
 			continue
 		uf.union(a, b)
@@ -246,7 +281,7 @@ def scan_records(
 
 	groups: dict[int, list[str]] = defaultdict(list)
 	for i in list(uf.parent):
-		groups[uf.find(i)].append(prepared[i].id)
+		groups[uf.find(i)].append(ids[i])
 	clusters = [sorted(g, key=_sort_id) for g in groups.values() if len(g) > 1]
 	clusters.sort(key=lambda g: (-len(g), _sort_id(g[0])))
 	result.clusters = clusters
