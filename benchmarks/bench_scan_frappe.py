@@ -13,9 +13,11 @@ Run with the bench's Python from the bench folder (sites/ must be reachable):
     env/bin/python /work/main/benchmarks/bench_scan_frappe.py --site dedup.localhost --records 100000 \
         --mode worker --chunk 0
 
-``--mode worker`` queues the scan for real and starts one ``bench worker --queue long --burst`` (the only
-worker) to run it; ``--mode inline`` runs the scan's jobs in this process. ``--chunk 0`` = one job;
-``--chunk 25000`` = key jobs of 25,000 records + one compare job (all on the one worker).
+``--mode worker`` queues the scan for real on the ``long`` queue and runs one worker process that takes
+this scan's jobs off the queue one at a time and runs each in a forked work horse through Frappe's
+``execute_job`` - what ``bench worker`` does - leaving other people's jobs on the shared queue alone;
+``--mode inline`` runs the scan's jobs in this process. ``--chunk 0`` = one job; ``--chunk 25000`` = key
+jobs of 25,000 records + one compare job (all on the one worker).
 """
 
 from __future__ import annotations
@@ -183,8 +185,39 @@ def scores(truth: dict, found_sets: list[list[str]]) -> dict:
 	}
 
 
+def work_for(site: str, bench: str, scan: str) -> None:
+	"""One worker that runs only the jobs of ``scan`` (ids ``<site>::crm_dedup_scan::<scan>...``), oldest
+	first, each in a forked child through frappe's execute_job, until the scan is finished."""
+	frappe = connect(site, bench)
+	from frappe.utils.background_jobs import execute_job, get_queue
+
+	q = get_queue("long")
+	prefix = f"{site}::crm_dedup_scan::{scan}"
+	while True:
+		frappe.db.rollback()
+		if frappe.db.get_value("Dedup Scan", scan, "status") in ("Completed", "Failed"):
+			break
+		ids = [i for i in q.get_job_ids() if i == prefix or i.startswith(prefix + "::")]
+		if not ids:
+			time.sleep(0.2)
+			continue
+		job = q.fetch_job(ids[0])
+		q.remove(ids[0])
+		kwargs = dict(job.kwargs)
+		job.delete()
+		pid = os.fork()
+		if pid == 0:  # the work horse
+			try:
+				execute_job(**kwargs)
+			finally:
+				os._exit(0)
+		os.waitpid(pid, 0)
+	frappe.destroy()
+
+
 def main() -> None:
 	ap = argparse.ArgumentParser()
+	ap.add_argument("--work-for", help=argparse.SUPPRESS)
 	ap.add_argument("--site", default="dedup.localhost")
 	ap.add_argument("--bench", default="/opt/bench/frappe-bench")
 	ap.add_argument("--records", type=int, default=100_000)
@@ -194,6 +227,9 @@ def main() -> None:
 	ap.add_argument("--keep", action="store_true")
 	ap.add_argument("--reuse", action="store_true", help="reuse customers and rules left by --keep")
 	args = ap.parse_args()
+	if args.work_for:
+		work_for(args.site, args.bench, args.work_for)
+		return
 
 	frappe = connect(args.site, args.bench)
 	from crm_dedup import bridge, scans
@@ -234,17 +270,12 @@ def main() -> None:
 			frappe.flags.crm_dedup_scan_now = True
 			scans.enqueue_scan(doc)
 		else:
-			from frappe.utils.background_jobs import get_queue
-
-			waiting = get_queue("long").count
-			if waiting:
-				print(f"note: {waiting} job(s) already waiting on the long queue run first", file=sys.stderr)
 			scans.enqueue_scan(doc)
 			frappe.db.commit()  # the job is enqueued after commit
 			t0 = time.time()
 			worker = subprocess.Popen(
-				["bench", "worker", "--queue", "long", "--burst"],
-				cwd=args.bench,
+				[sys.executable, os.path.abspath(__file__), "--site", args.site, "--bench", args.bench]
+				+ ["--work-for", doc.name],
 				stdout=subprocess.DEVNULL,
 				stderr=open("/tmp/bench_scan_worker.log", "w"),
 			)
@@ -287,6 +318,20 @@ def main() -> None:
 		):
 			found.setdefault(parent, []).append(member)
 		out["quality"] = scores(truth, list(found.values()))
+		# the matched pairs themselves (Duplicate Set Pair rows), by rule
+		p = frappe.qb.DocType("Duplicate Set Pair")
+		by_rule: dict[str, list[int]] = {}
+		for a, b, rule in (
+			frappe.qb.from_(p)
+			.join(s)
+			.on(s.name == p.parent)
+			.select(p.name_a, p.name_b, p.rule)
+			.where((s.status == "Open") & p.name_a.like(f"{PREFIX}-%") & p.name_b.like(f"{PREFIX}-%"))
+			.run()
+		):
+			ok = truth.get(a) is not None and truth.get(a) == truth.get(b)
+			by_rule.setdefault(rule, [0, 0])[0 if ok else 1] += 1
+		out["matched_pairs_by_rule"] = {r: {"true": t, "false": f} for r, (t, f) in by_rule.items()}
 	finally:
 		frappe.flags.crm_dedup_scan_now = False
 		if worker and worker.poll() is None:

@@ -553,6 +553,7 @@ def run_compare(scan: str, step_no: int) -> None:
 	"""Compare job: joins the chunks' keys, loads the records sharing a key, runs the engine's scan."""
 	state = _load_state(scan)
 	state["jobs"] = state.get("jobs", 0) + 1
+	_save_state(scan, state)
 	step = state["steps"][step_no]
 	progress = _Progress(scan, state)
 	r = _redis()
