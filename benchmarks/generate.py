@@ -184,6 +184,9 @@ class Pools:
 		self.given1 = sorted(k for k, v in g1.items() if v >= 2 and char_use.get(k, 0) >= 15)
 		self.given2 = sorted(k for k, v in g2.items() if v >= 2 and all(char_use[c] >= 15 for c in k))
 		self._given_py: dict[str, list[str]] = {}
+		self._char_py: dict[str, str] = {}
+		self._pinyin_dict = pinyin_dict
+		self._to_normal = to_normal
 		self._lazy_pinyin = lazy_pinyin
 
 		# homophones for IME typos: common brand characters grouped by toneless reading
@@ -237,6 +240,18 @@ class Pools:
 			if city_short in place:
 				return code
 		return ""
+
+	def char_pinyin(self, text: str) -> str:
+		"""Each character's most common reading, joined (how a 字号 becomes a domain name)."""
+		out = []
+		table = self._char_py
+		for ch in text:
+			py = table.get(ch)
+			if py is None:
+				raw = self._pinyin_dict.get(ord(ch))
+				py = table[ch] = self._to_normal(raw.split(",")[0]) if raw else ""
+			out.append(py)
+		return "".join(out)
 
 	def pinyin(self, text: str) -> list[str]:
 		py = self._given_py.get(text)
@@ -385,7 +400,7 @@ class Generator:
 			region = city_short + rng.choice(counties)
 		name = region + brand + trade + form
 		person, surname, given_py = self._person()
-		brand_py = "".join(p.pinyin(brand))
+		brand_py = p.char_pinyin(brand)
 		phones = []
 		mobile = self._mobile() if rng.random() < 0.85 else ""
 		if rng.random() < 0.5 or not mobile:
