@@ -107,6 +107,35 @@ def _workers(requested: int | None, count: int) -> int:
 	return max(1, min(2, os.cpu_count() or 1))
 
 
+def _plain_key_chunk(bounds: tuple[int, int]) -> list[dict[str, set[str]]]:
+	rules, items = _WORK
+	return [rules.keys(rules.prepare(items[n][1])) for n in range(*bounds)]
+
+
+def iter_keys(
+	rules: RuleSet, records: list[tuple[Any, Mapping[str, Any]]], workers: int | None = None
+) -> Iterator[dict[str, set[str]]]:
+	"""``rules.keys(rules.prepare(record))`` for each (id, record), in order: what an index stores.
+
+	For large inputs the work is done in forked worker processes (see ``scan_records``' ``workers``).
+	"""
+	global _WORK
+	count = len(records)
+	n_workers = _workers(workers, count)
+	if n_workers <= 1 or count < 2 * _CHUNK:
+		for _, rec in records:
+			yield rules.keys(rules.prepare(rec))
+		return
+	bounds = [(s, min(s + _CHUNK, count)) for s in range(0, count, _CHUNK)]
+	_WORK = (rules, records)
+	try:
+		with multiprocessing.get_context("fork").Pool(n_workers, initializer=gc.disable) as pool:
+			for chunk in pool.imap(_plain_key_chunk, bounds):
+				yield from chunk
+	finally:
+		_WORK = None
+
+
 def _keyed(
 	rules: RuleSet, items: list[tuple[Any, Mapping[str, Any]]], workers: int | None
 ) -> Iterator[tuple[KeyHashes, LazyValues | dict]]:
