@@ -198,7 +198,12 @@ def _fields_for(doctype: str, role: str) -> list[str]:
 		for df in meta.fields:
 			if df.fieldtype == "Phone" or (df.fieldtype == "Data" and df.options == "Phone"):
 				out.append(df.fieldname)
-			elif df.fieldtype == "Data" and df.fieldname in ("mobile_no", "phone", "phone_no", "whatsapp_no"):
+			elif df.fieldtype in ("Data", "Read Only") and df.fieldname in (
+				"mobile_no",
+				"phone",
+				"phone_no",
+				"whatsapp_no",
+			):
 				out.append(df.fieldname)
 			elif df.fieldtype == "Table" and df.options == "Contact Phone":
 				out.append(f"{df.fieldname}.phone")
@@ -206,7 +211,9 @@ def _fields_for(doctype: str, role: str) -> list[str]:
 	if role == "emails":
 		out = []
 		for df in meta.fields:
-			if df.fieldtype == "Data" and (df.options == "Email" or df.fieldname in ("email_id", "email")):
+			if (df.fieldtype == "Data" and df.options == "Email") or (
+				df.fieldtype in ("Data", "Read Only") and df.fieldname in ("email_id", "email")
+			):
 				out.append(df.fieldname)
 			elif df.fieldtype == "Table" and df.options == "Contact Email":
 				out.append(f"{df.fieldname}.email_id")

@@ -147,7 +147,7 @@ class DedupRule(Document):
 		before = self.get_doc_before_save()
 		if before is not None and before.index_signature() == self.index_signature():
 			return
-		if self.flags.crm_dedup_no_rebuild:  # the caller rebuilds (benchmarks, bulk setup)
+		if self.flags.crm_dedup_no_rebuild or frappe.flags.crm_dedup_no_rebuild:  # the caller rebuilds
 			return
 		self.schedule_rebuild()
 

@@ -407,6 +407,55 @@ class TestSaveChecks(DedupTestCase):
 		).insert()
 		self.rules.append(ok.name)
 
+	def test_form_check_api(self):
+		from crm_dedup import api
+
+		self.phone_rule()
+		a = self.customer(f"寅{self.sfx}", phone_1="13622223333", account_manager=OWNER_A)
+		res = api.check_duplicates(
+			{"doctype": "Customer", "__islocal": 1, "name": "new-customer-1", "phone_3": "+8613622223333"}
+		)
+		self.assertEqual(res["action"], "block")
+		self.assertFalse(res["can_override"])
+		self.assertEqual(res["matches"][0]["name"], a.name)
+		self.assertEqual(res["matches"][0]["owner"], OWNER_A)
+		# an edit that changes no rule field is not checked
+		res = api.check_duplicates({**a.as_dict(), "customer_details": "x"})
+		self.assertEqual(res["matches"], [])
+
+	def test_field_options_and_presets(self):
+		from crm_dedup import api
+
+		contact_fields = {o["value"] for o in api.field_options("Contact")}
+		self.assertTrue(
+			{"phone_nos.phone", "email_ids.email_id", "first_name", "mobile_no"} <= contact_fields
+		)
+		customer_fields = {o["value"]: o for o in api.field_options("Customer")}
+		self.assertEqual(customer_fields["phone_1"]["custom"], 1)
+		presets = {p["preset"]: p for p in api.get_presets("Customer")}
+		self.assertEqual(set(presets), {"b2b", "b2c", "dealer", "ecommerce"})
+		b2b = {r["rule_name"]: r for r in presets["b2b"]["rules"]}
+		uscc = b2b["Customer B2B 统一社会信用代码"]
+		self.assertEqual(uscc["conditions"][0]["fields"], "tax_id")
+		phones = b2b["Customer B2B phone"]["conditions"][0]["fields"]
+		self.assertTrue({"mobile_no", "phone_1", "phone_2", "phone_3"} <= set(bridge.split_fields(phones)))
+		# e-commerce needs a member id field Customer does not have: reported, not invented
+		ecommerce = {r["rule_name"]: r for r in presets["ecommerce"]["rules"]}
+		self.assertEqual(ecommerce["Customer ECOMMERCE member id"]["missing"], ["member_id"])
+		contact_b2c = {r["rule_name"]: r for r in api.get_presets("Contact")[1]["rules"]}
+		self.assertIn("phone_nos.phone", contact_b2c["Contact B2C mobile"]["conditions"][0]["fields"])
+		for name in ("Customer B2B 统一社会信用代码", "Customer B2B phone", "Customer B2B company name"):
+			if frappe.db.exists("Dedup Rule", name):
+				self.skipTest("B2B preset rules exist in this site already")
+		frappe.flags.crm_dedup_no_rebuild = True
+		try:
+			created = api.create_preset("b2b", "Customer")
+		finally:
+			frappe.flags.crm_dedup_no_rebuild = False
+		self.rules.extend(created)
+		self.assertEqual(len(created), 3)
+		self.assertEqual(frappe.db.get_value("Dedup Rule", created[0], "action"), "Block")
+
 	def test_doctypes_without_rules_pay_nothing(self):
 		self.phone_rule()
 		with patch("crm_dedup.bridge.find_duplicates") as spy:
