@@ -28,8 +28,13 @@ from .normalize.text import as_text, to_simplified
 MATCH_TYPES = ("exact", "normalized", "company_name", "person_name", "phone", "email", "id_code", "fuzzy")
 FUZZY_TYPES = frozenset({"company_name", "person_name", "fuzzy"})
 DEFAULT_THRESHOLD = 90.0
+# Bounds that keep one odd record (a pasted document, a field with thousands of numbers) from making a
+# comparison quadratic in its size: values per field (list items, or numbers/addresses split from one
+# string), and the characters of a value the generic fuzzy type scores (rapidfuzz is O(len_a * len_b / 64)).
+MAX_VALUES = 50
+MAX_FUZZY_CHARS = 512
 # Bumped whenever the blocking keys of some type change: an index built with older keys must be re-keyed.
-KEY_VERSION = 3
+KEY_VERSION = 4
 # How selective a type's keys are (lower blocks better); used to pick the condition a rule blocks on.
 SELECTIVITY = {
 	"id_code": 0,
@@ -97,7 +102,7 @@ class Normalized(Comparator):
 
 class Email(Comparator):
 	def split(self, raw):
-		return split_emails(raw)
+		return split_emails(raw)[:MAX_VALUES]
 
 	def prepare(self, raw, region):
 		s = normalize_email(raw)
@@ -112,7 +117,7 @@ class IdCodeCmp(Comparator):
 
 class Phone(Comparator):
 	def split(self, raw):
-		return split_phones(raw)
+		return split_phones(raw)[:MAX_VALUES]
 
 	def prepare(self, raw, region):
 		s = normalize_phone(raw, region)
@@ -230,7 +235,7 @@ class PersonName(Comparator):
 
 class Fuzzy(Comparator):
 	def prepare(self, raw, region):
-		s = normalize_text(raw)
+		s = normalize_text(raw[: 4 * MAX_FUZZY_CHARS])[:MAX_FUZZY_CHARS]
 		return (s, "") if s else None
 
 	def compare(self, a, b):
@@ -262,6 +267,8 @@ def raw_values(value: Any) -> list[str]:
 		out: list[str] = []
 		for v in value:
 			out.extend(raw_values(v))
+			if len(out) >= MAX_VALUES:
+				return out[:MAX_VALUES]
 		return out
 	text = as_text(value)
 	return [text] if text.strip() else []

@@ -10,7 +10,7 @@ import re
 from functools import lru_cache
 from importlib import resources
 
-from .text import fold, normalize_text, strip_punct
+from .text import as_text, fold, normalize_text, strip_punct
 
 # Chinese legal forms and group/branch words, longest first so 有限责任公司 goes before 公司.
 LEGAL_CN = sorted(
@@ -80,6 +80,7 @@ LEGAL_EN = {
 _BRACKETS = re.compile(r"[\(\[【〔《<{][^\(\)\[\]【】〔〕《》<>{}]*[\)\]】〕》>}]")
 _TOKEN = re.compile(r"\w+")
 _MIN_CORE = 2  # never strip a region if fewer characters would be left
+_MAX_READ = 2048  # a company name longer than this is not a name: only its beginning is read
 
 
 def _load_regions() -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -129,6 +130,7 @@ def _strip_region_prefix(s: str) -> str:
 @lru_cache(maxsize=200_000)
 def company_core(value: str) -> str:
 	"""The distinctive part of a company name, folded (see module docstring). Never raises."""
+	value = as_text(value)[:_MAX_READ]
 	text = fold(value)
 	if not text:
 		return ""

@@ -58,8 +58,15 @@ def _uscc_valid(text: str) -> bool:
 
 @lru_cache(maxsize=100_000)
 def normalize_id_code(value: str) -> IdCode:
-	text = unicodedata.normalize("NFKC", as_text(value)).upper()
-	text = _DROP.sub("", text)
+	text = as_text(value)
+	if text.isascii():
+		text = _DROP.sub("", text.upper())
+	else:
+		for _ in range(4):  # dropping a blank can leave combining marks out of canonical order: settle it
+			folded = _DROP.sub("", unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text).upper()))
+			if folded == text:
+				break
+			text = folded
 	if len(text) == 18 and text.isalnum():
 		if text.isascii():  # the common case, checked without stdnum's per-call cleaning (same verdicts)
 			if text[:17].isdigit() and _check(ric.is_valid, text):

@@ -5,7 +5,8 @@ their area code (``010-12345678`` -> ``+861012345678``) and extensions are dropp
 ``转8001``, ``分机8001``, and the Chinese ``010-12345678-8001``). Full-width digits are folded, and words
 around the number (``手机：``, ``王先生``, ``(office)``) are ignored rather than read as keypad letters. A value
 phonenumbers cannot make sense of falls back to its digits, marked with a leading ``#`` so that it never
-equals an E.164 form by accident.
+equals an E.164 form by accident. Placeholders (fewer than five digits, or one digit repeated: ``0``, ``-``,
+``00000000``) are blank.
 """
 
 from __future__ import annotations
@@ -25,9 +26,12 @@ _TRAILING_GROUP = re.compile(r"[\s\-]+[0-9]{1,6}$")  # 010-12345678-8001
 _START = re.compile(r"[+(0-9]")
 _LAST_DIGIT = re.compile(r"[0-9][^0-9]*$")
 _NON_DIGIT = re.compile(r"[^0-9]+")
+_LETTERS = re.compile(r"[^\W\d_]+")
 _LAYOUT = re.compile(r"[\s\-().]+")
 _CN_MOBILE = re.compile(r"^(?:0086|\+?86)?(1[3-9][0-9]{9})$")
-_MAX_LEN = 64  # longer strings are not phone numbers; only their digits are kept
+_MAX_LEN = 64  # longer strings are not phone numbers; only their digits are kept...
+_MAX_READ = 1024  # ...and only from their first characters
+_MIN_DIGITS = 5  # the shortest numbers a customer has (95555 service lines); fewer digits are placeholders
 _MIN_SPLIT_DIGITS = 7  # "13612345678 13912345678" is two numbers; "010 1234 5678" is one
 
 
@@ -89,8 +93,8 @@ def normalize_phone(value: str, region: str = "CN") -> str:
 	if not text.strip():
 		return ""
 	if len(text) > _MAX_LEN:
-		digits = _NON_DIGIT.sub("", _ascii_digits(text))
-		return "#" + digits if digits else ""
+		digits = _NON_DIGIT.sub("", _ascii_digits(text[:_MAX_READ]))
+		return "#" + digits if len(digits) >= _MIN_DIGITS else ""
 	text = _ascii_digits(text)
 	# the number runs from its first "+", "(" or digit to its last digit; words around it are notes
 	start = _START.search(text)
@@ -100,9 +104,10 @@ def normalize_phone(value: str, region: str = "CN") -> str:
 	text = text[start.start() : end.start() + 1]
 	text = _EXT.sub("", text)
 	text = text[: end.start() + 1] if (end := _LAST_DIGIT.search(text)) else ""
+	text = _LETTERS.sub(" ", text)  # never read as keypad letters (phonenumbers would: 1-800-FLOWERS)
 	digits = _NON_DIGIT.sub("", text)
-	if not digits:
-		return ""
+	if len(digits) < _MIN_DIGITS or digits.count(digits[0]) == len(digits):
+		return ""  # "0", "-", "110", "00000000": placeholders, not numbers two customers can share
 	if region == "CN" and (m := _CN_MOBILE.match(_LAYOUT.sub("", text))):
 		return "+86" + m.group(1)
 	num = _parse(text, region)
