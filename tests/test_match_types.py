@@ -247,7 +247,17 @@ def test_phone_unparseable_values_fall_back_to_digits():
 def test_phone_letters_are_not_read_as_a_keypad():
 	# phonenumbers turns letters into keypad digits (1-800-FLOWERS); a note beside a number must not be
 	assert normalize_phone("13612345678 wang") == "+8613612345678"
-	assert normalize_phone("abc123def").lstrip("#+").endswith("123")
+	assert normalize_phone("abc0571def87654321") == normalize_phone("057187654321")  # not +86571333...
+	assert normalize_phone("Tel 010-12345678 (Wang)") == "+861012345678"
+
+
+@pytest.mark.parametrize(
+	"placeholder", ["0", "-", "无", "110", "000000", "00000000000", "1111 1111", "n/a", "1234"]
+)
+def test_phone_placeholders_are_blank_and_never_match(placeholder):
+	# reps type these when the customer gave no number; two such records are not the same customer
+	assert normalize_phone(placeholder) == ""
+	assert not matches(one_rule("phone"), placeholder, placeholder)
 
 
 def test_phone_default_region_from_rule_options():
@@ -285,6 +295,21 @@ def test_email_trimmed_case_insensitive():
 	assert matches(rules, "  Zhang.Wei@Jinling-Food.CN ", "zhang.wei@jinling-food.cn")
 	assert matches(rules, "mailto:LiNa@yuanda-tech.com", "lina@yuanda-tech.com")
 	assert matches(rules, "ＬＩＮＡ＠ｙｕａｎｄａ－ｔｅｃｈ．ｃｏｍ", "lina@yuanda-tech.com")
+
+
+def test_email_display_names_and_notes_around_the_address():
+	rules = one_rule("email")
+	assert normalize_email("Zhang Wei <Zhang.Wei@Example.com>") == "zhang.wei@example.com"
+	assert normalize_email("zhang.wei@example.com（总经理）") == "zhang.wei@example.com"
+	assert matches(rules, '"Zhang Wei" <zhang.wei@example.com>', "ZHANG.WEI@example.com")
+	# the display name is not an address: two different people called Zhang Wei do not match by it
+	assert not matches(rules, "Zhang Wei <zw1@a.cn>", "Zhang Wei <zw2@b.cn>")
+
+
+@pytest.mark.parametrize("placeholder", ["无", "n/a", "-", "none", "暂无"])
+def test_email_placeholders_never_match(placeholder):
+	assert split_emails(placeholder) == []
+	assert not matches(one_rule("email"), placeholder, placeholder)
 
 
 def test_email_several_per_field_and_negatives():

@@ -358,3 +358,36 @@ def test_check_columns_names_rule_and_missing_column(example_rules_path):
 				"contact_person",
 			]
 		)
+
+
+def test_odd_records_stay_cheap_to_compare():
+	"""A Contact with thousands of phone rows or a document pasted into a name must not stall a save."""
+	import time
+
+	rules = RuleSet.from_dict(
+		{
+			"rules": [
+				{"name": "phones", "conditions": [{"fields": ["phone_nos.phone"], "match": "phone"}]},
+				{
+					"name": "notes",
+					"priority": 2,
+					"conditions": [{"fields": ["remark"], "match": "fuzzy", "threshold": 80}],
+				},
+			]
+		}
+	)
+	a = {"phone_nos.phone": [f"136{i:08d}" for i in range(5000)], "remark": "金陵餐饮" * 100_000}
+	b = {
+		"phone_nos.phone": [f"139{i:08d}" for i in range(5000)] + ["13600000003"],
+		"remark": "金灵餐饮" * 100_000,
+	}
+	started = time.perf_counter()
+	m = compare(rules, a, b)
+	assert (
+		time.perf_counter() - started < 10
+	)  # unbounded, this was ~25M phone and 400k x 400k text comparisons
+	# values are read up to a bound (50 per field, 512 characters for fuzzy text): the number in b's 5001st
+	# row is past it, and the two long remarks are scored on their beginnings (金陵餐饮... vs 金灵餐饮...: 75)
+	assert m is None
+	b["phone_nos.phone"].insert(0, "136-0000-0003")
+	assert compare(rules, a, b).rule == "phones"

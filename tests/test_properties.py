@@ -1,0 +1,245 @@
+"""Property tests: the normalisers and RuleSet.prepare/compare are total, and keep their invariants.
+
+Arbitrary Unicode (hypothesis' text() excludes lone surrogates), control characters, emoji, ~1 MB values
+and empty strings must never raise.
+"""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from hypothesis import HealthCheck, assume, example, given, settings
+from hypothesis import strategies as st
+
+from crm_dedup.engine import MemoryIndex, RuleSet, check_record, load_rules
+from crm_dedup.engine.normalize import (
+	company_core,
+	normalize_email,
+	normalize_id_code,
+	normalize_phone,
+	normalize_text,
+	person_variants,
+	split_emails,
+	split_phones,
+)
+
+NORMALISERS = [
+	normalize_text,
+	company_core,
+	person_variants,
+	normalize_phone,
+	normalize_email,
+	normalize_id_code,
+	split_phones,
+	split_emails,
+]
+FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+HUGE = settings(
+	max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+)
+
+EMOJI = "😀🎉👨‍👩‍👧‍👦🇨🇳🏳️‍🌈☎️📞✉️"
+CJK = "张伟王芳李娜金陵餐饮有限公司南京上海華強電子臺灣（）【】，。、；：“”‘’　"
+# text drawn from every plane, plus a bias towards the characters CRM data actually holds
+any_text = st.one_of(
+	st.text(),
+	st.text(st.characters(codec="utf-8")),
+	st.text(st.characters(categories=["Cc", "Cf", "Zs", "Zl", "Zp", "Mn", "Co"])),
+	st.text(st.sampled_from(EMOJI + CJK + "0123456789+-() ext#转分机@.,;/|\t\n\r\x00\x0b")),
+)
+HUGE_SIZE = 1_000_000
+
+
+@st.composite
+def huge_text(draw):
+	seed = draw(st.text(min_size=1, max_size=30))
+	return (seed * (HUGE_SIZE // len(seed) + 1))[:HUGE_SIZE]
+
+
+def _total(fn, value):
+	out = fn(value)
+	assert out is not None
+	return out
+
+
+@pytest.mark.parametrize("fn", NORMALISERS, ids=lambda f: f.__name__)
+@FAST
+@given(value=any_text)
+@example(value="")
+@example(value="\x00")
+@example(value=EMOJI)
+@example(value="　\u200b\ufeff")
+def test_normalisers_accept_any_text(fn, value):
+	_total(fn, value)
+
+
+@pytest.mark.parametrize("fn", NORMALISERS, ids=lambda f: f.__name__)
+@HUGE
+@given(value=huge_text())
+def test_normalisers_accept_huge_text(fn, value):
+	_total(fn, value)
+
+
+@pytest.mark.parametrize("fn", NORMALISERS, ids=lambda f: f.__name__)
+@pytest.mark.parametrize("value", [None, "", "   ", 12345678, 3.5, b"\xe5\xbc\xa0\xff"])
+def test_normalisers_accept_blank_and_non_strings(fn, value):
+	_total(fn, value)
+
+
+# ---- invariants --------------------------------------------------------------------------------------
+@FAST
+@given(any_text)
+def test_normalize_text_is_idempotent(value):
+	once = normalize_text(value)
+	assert normalize_text(once) == once
+
+
+@FAST
+@given(any_text)
+def test_normalize_email_and_id_code_are_idempotent(value):
+	e = normalize_email(value)
+	assert normalize_email(e) == e
+	code = normalize_id_code(value)
+	assert normalize_id_code(code.value) == code
+
+
+@FAST
+@given(any_text)
+def test_split_parts_are_non_blank_and_trimmed(value):
+	for part in split_phones(value) + split_emails(value):
+		assert part and part == part.strip()
+
+
+# realistic numbers: mobiles and landlines with area codes, in the prefixes people type
+mobile = st.builds(
+	lambda p, n: p + n,
+	st.sampled_from(["", "+86", "0086", "86"]),
+	st.from_regex(r"1[3-9][0-9]{9}", fullmatch=True),
+)
+landline = st.builds(
+	lambda p, area, n: p + area + n,
+	st.sampled_from(["0", "+86", "0086"]),
+	st.sampled_from(["10", "21", "20", "755", "571", "25", "28", "532"]),
+	st.from_regex(r"[2-8][0-9]{7}", fullmatch=True),
+)
+
+
+@FAST
+@given(number=st.one_of(mobile, landline), data=st.data())
+def test_phone_invariant_to_inserted_spaces_and_dashes(number, data):
+	base = normalize_phone(number)
+	assert base.startswith("+86")
+	chars = list(number)
+	# insert separators between characters (never inside the leading "+")
+	positions = data.draw(st.lists(st.integers(1, len(chars) - 1), max_size=6))
+	for pos in sorted(positions, reverse=True):
+		chars.insert(pos, data.draw(st.sampled_from([" ", "-", " - ", "  "])))
+	spaced = "".join(chars)
+	assume(not spaced.startswith("+ "))
+	assert normalize_phone(spaced) == base, spaced
+
+
+# ---- RuleSet.prepare / compare -----------------------------------------------------------------------
+RULES = RuleSet.from_dict(
+	{
+		"rules": [
+			{"name": "uscc", "priority": 1, "conditions": [{"fields": ["tax_id"], "match": "id_code"}]},
+			{
+				"name": "phones",
+				"priority": 2,
+				"conditions": [{"fields": ["phone_1", "phone_nos.phone"], "match": "phone"}],
+			},
+			{"name": "email", "priority": 3, "conditions": [{"fields": ["email_id"], "match": "email"}]},
+			{"name": "exact", "priority": 4, "conditions": [{"fields": ["code"], "match": "exact"}]},
+			{
+				"name": "name+city",
+				"priority": 5,
+				"action": "warn",
+				"conditions": [
+					{"fields": ["customer_name"], "match": "company_name", "threshold": 85},
+					{"fields": ["city"], "match": "normalized", "blank": "ignore"},
+				],
+			},
+			{
+				"name": "person",
+				"priority": 6,
+				"action": "log",
+				"conditions": [{"fields": ["contact_person"], "match": "person_name", "threshold": 80}],
+			},
+			{
+				"name": "fuzzy",
+				"priority": 7,
+				"action": "log",
+				"conditions": [
+					{
+						"fields": ["customer_name", "contact_person"],
+						"match": "fuzzy",
+						"threshold": 70,
+						"blank": "ignore",
+					}
+				],
+			},
+		]
+	}
+)
+FIELDS = [
+	"tax_id",
+	"phone_1",
+	"phone_nos.phone",
+	"email_id",
+	"code",
+	"customer_name",
+	"city",
+	"contact_person",
+]
+value = st.one_of(
+	st.none(), any_text, st.lists(any_text, max_size=3), st.integers(), st.sampled_from(CJK.split("有"))
+)
+record = st.dictionaries(st.sampled_from(FIELDS + ["other"]), value, max_size=len(FIELDS) + 1)
+
+
+@FAST
+@given(record, record)
+def test_prepare_and_compare_accept_any_record_and_are_symmetric(a, b):
+	pa, pb = RULES.prepare(a, id="a"), RULES.prepare(b, id="b")
+	RULES.keys(pa)
+	ab, ba = RULES.compare(pa, pb), RULES.compare(pb, pa)
+	assert (ab is None) == (ba is None)
+	if ab is not None:
+		assert ab.rule == ba.rule and ab.score == pytest.approx(ba.score)
+		assert ab.explain and ab.to_dict()["hits"]
+	# a record always matches itself when some non-fuzzy rule has a value
+	if RULES.keys(pa):
+		RULES.compare(pa, RULES.prepare(a, id="a2"))
+
+
+@HUGE
+@given(huge_text(), huge_text())
+def test_prepare_compare_and_check_accept_huge_values(x, y):
+	a = {f: x for f in FIELDS}
+	b = {f: y for f in FIELDS}
+	b["phone_nos.phone"] = [y, x[:100]]
+	pa, pb = RULES.prepare(a, id="a"), RULES.prepare(b, id="b")
+	RULES.compare(pa, pb)
+	idx = MemoryIndex()
+	idx.put("b", RULES.keys(pb), b)
+	check_record(RULES, a, idx)
+
+
+def test_compare_is_symmetric_on_shuffled_realistic_records(example_rules_path, example_csv_path):
+	import csv
+
+	rules = load_rules(example_rules_path)
+	with open(example_csv_path, encoding="utf-8-sig", newline="") as f:
+		rows = list(csv.DictReader(f))
+	rnd = random.Random(7)
+	fields = ["phone_1", "phone_2", "phone_3", "mobile_no"]
+	for _ in range(200):
+		a, b = rnd.choice(rows), dict(rnd.choice(rows))
+		vals = [b[f] for f in fields]
+		rnd.shuffle(vals)  # the same numbers moved between fields
+		b.update(zip(fields, vals, strict=True))
+		pa, pb = rules.prepare(a), rules.prepare(b)
+		ab, ba = rules.compare(pa, pb), rules.compare(pb, pa)
+		assert (ab and (ab.rule, round(ab.score, 6))) == (ba and (ba.rule, round(ba.score, 6)))
