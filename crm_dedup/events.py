@@ -225,7 +225,7 @@ def describe(doc: Any, hits: list[DuplicateHit]) -> tuple[str, str]:
 		shown = get_link_to_form(best.doctype, best.name, escape_html(v["display"]))
 	else:
 		shown = escape_html(v["display"])
-	title = _("Duplicate {0}: {1} already exists").format(_(doc.doctype), v["display"])
+	title = _("Duplicate {0}: {1} already exists").format(_(doc.doctype), escape_html(v["display"]))
 	lines = [
 		_("{0} {1} already exists and belongs to {2}.").format(
 			_(best.doctype), f"<b>{shown}</b>", f"<b>{escape_html(v['owner_name'])}</b>"

@@ -91,7 +91,10 @@ crm_dedup.show_matches = function (frm, res) {
 		: __("This record looks like an existing one. Please check before saving.");
 	const more = res.more ? `<p class="text-muted">${__("{0} more matches", [res.more])}</p>` : "";
 	const d = new frappe.ui.Dialog({
-		title: res.title || __("Possible duplicate"),
+		// the server escapes names in the title; escape again in case the title came from elsewhere
+		title: res.title
+			? frappe.utils.escape_html(frappe.utils.html2text(res.title))
+			: __("Possible duplicate"),
 		size: "extra-large",
 		fields: [
 			{
