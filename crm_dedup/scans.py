@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import re
 import time
 import zlib
 from collections import defaultdict
@@ -828,21 +829,20 @@ def save_sets(
 	for target, i, others in plans:
 		members = list(clusters[i])
 		rows = list(pair_rows.get(i, []))
-		seen = {_pair_key(r["name_a"], r["name_b"]) for r in rows}
 		extra_sets = ([target] if target else []) + others
 		if not full:
 			for s in extra_sets:
 				members += [m for m in sorted(open_sets.get(s, {}).get("members", ())) if m not in members]
 		in_set = set(members)
+		kept = []
 		for s in extra_sets:
 			for r in old_pairs.get(s, []):
-				k = _pair_key(r["name_a"], r["name_b"])
-				if k in seen or not (r["name_a"] in in_set and r["name_b"] in in_set):
+				if not (r["name_a"] in in_set and r["name_b"] in in_set):
 					continue
 				# kept: pairs marked "not a duplicate" (history), and on a one-rule scan the other rules' pairs
 				if r.get("not_duplicate") or (not full and r["rule"] not in ours):
-					seen.add(k)
-					rows.append({**r, "_priority": 99})
+					kept.append({**r, "_priority": _rule_priority(r["rule"])})
+		rows = _best_per_pair(rows + kept)
 		data = _set_values(doctype, members, rows, info, scan, now)
 		if not target:
 			data["first_seen"] = now
@@ -883,6 +883,23 @@ def save_sets(
 	}
 
 
+def _rule_priority(rule: str | None) -> int:
+	r = bridge.compiled().rules.get(rule or "")
+	return int(r["engine"]["priority"]) if r else 99
+
+
+def _best_per_pair(rows: list[dict]) -> list[dict]:
+	"""One row per pair of records: a "not a duplicate" mark wins, then the rule with the lowest priority
+	number, then the higher score (a pair matched by several rules is explained by its best rule)."""
+	best: dict[tuple[str, str], tuple[tuple, dict]] = {}
+	for r in rows:
+		k = _pair_key(r["name_a"], r["name_b"])
+		rank = (-cint(r.get("not_duplicate")), r.get("_priority", 99), -flt(r["score"]))
+		if k not in best or rank < best[k][0]:
+			best[k] = (rank, r)
+	return [r for _rank, r in best.values()]
+
+
 def _same_set(old_members: set[str], old_pairs: list[dict], data: dict) -> bool:
 	"""Whether a set's stored members and pairs (rule, score) are what the scan found again."""
 	if set(old_members) != {m["member_name"] for m in data["members"]}:
@@ -910,7 +927,8 @@ def _set_values(
 	best = rows[0] if rows else {}
 	first = info.get(members[0], {}) if members else {}
 	first_title = first.get("title") or (members[0] if members else "")
-	title = _("{0} and {1} more").format(first_title, len(members) - 1) if len(members) > 1 else first_title
+	# stored, so language-neutral: "南京金陵餐饮有限公司 (+2)"
+	title = f"{first_title} (+{len(members) - 1})" if len(members) > 1 else first_title
 	return {
 		"title": str(title)[:140],
 		"ref_doctype": doctype,
@@ -1153,13 +1171,9 @@ def add_pair_to_sets(doctype: str, a: str, b: str, match: Match, scan: str | Non
 	target, others = touched[0], touched[1:]
 	members = sorted(set().union(*(open_sets[s]["members"] for s in touched)) | {a, b})
 	rows = [row]
-	seen = {_pair_key(row["name_a"], row["name_b"])}
 	for prs in _set_pairs(touched).values():
-		for r in prs:
-			k = _pair_key(r["name_a"], r["name_b"])
-			if k not in seen:
-				seen.add(k)
-				rows.append({**r, "_priority": 50})
+		rows += [{**r, "_priority": _rule_priority(r["rule"])} for r in prs]
+	rows = _best_per_pair(rows)
 	info = _member_info(doctype, members)
 	data = _set_values(doctype, members, rows, info, scan, now)
 	data["name"] = target
@@ -1530,7 +1544,7 @@ def get_record_sets(doctype: str, name: str) -> list[dict]:
 		if not others:
 			continue
 		why = [
-			{"rule": p.rule, "score": p.score, "fields": p.matched_fields}
+			{"rule": p.rule, "score": p.score, "fields": field_labels(doc.ref_doctype, p.matched_fields)}
 			for p in doc.pairs
 			if (p.name_a == name or p.name_b == name) and not p.not_duplicate
 		][:5]
@@ -1543,6 +1557,22 @@ def get_record_sets(doctype: str, name: str) -> list[dict]:
 			}
 		)
 	return out
+
+
+_FIELD_HIT = re.compile(r"(\S+) ~ (\S+) \((\w+) (\d+)\)")
+
+
+def field_labels(doctype: str, matched_fields: str | None) -> str:
+	"""'mobile_no ~ mobile_no (phone 100)' -> 'Mobile No ~ Mobile No (Phone 100)' in the user's language."""
+	from crm_dedup.events import field_label
+
+	def one(m: re.Match) -> str:
+		match = _(bridge.MATCH_LABELS.get(m.group(3), m.group(3)))
+		return (
+			f"{field_label(doctype, m.group(1))} ~ {field_label(doctype, m.group(2))} ({match} {m.group(4)})"
+		)
+
+	return _FIELD_HIT.sub(one, matched_fields or "")
 
 
 @frappe.whitelist()

@@ -108,11 +108,18 @@ frappe.provide("crm_dedup.duplicates");
 						if (!set_name) return;
 						const $subject = $(el).closest(".list-row").find(".list-subject").first();
 						if (!$subject.length || $subject.find(".crm-dedup-pill").length) return;
-						$subject.append(
-							`<a class="crm-dedup-pill indicator-pill red ellipsis" style="margin-left: 6px; flex-shrink: 0;"
+						// before the title, so a long title never hides it
+						const $pill = $(
+							`<a class="crm-dedup-pill indicator-pill red" style="margin-right: 6px; flex-shrink: 0;"
 								href="${crm_dedup.duplicates.set_url(set_name)}"
 								title="${esc(__("In duplicate set {0}", [set_name]))}">${esc(label())}</a>`,
 						);
+						const $title = $subject.find("a.ellipsis").first();
+						if ($title.length) {
+							$title.before($pill);
+						} else {
+							$subject.append($pill);
+						}
 					});
 				})
 				.catch(() => {});

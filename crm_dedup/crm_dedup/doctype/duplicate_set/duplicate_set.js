@@ -103,7 +103,19 @@ frappe.ui.form.on("Duplicate Set", {
 	},
 
 	render_members(frm) {
+		if (frm.doc.ref_doctype && !frappe.get_meta(frm.doc.ref_doctype)) {
+			frappe.model.with_doctype(frm.doc.ref_doctype, () => frm.trigger("render_members"));
+			return;
+		}
 		const esc = (v) => frappe.utils.escape_html(v == null ? "" : String(v));
+		const label = (f) =>
+			f.includes(".") ? f : __(frappe.meta.get_label(frm.doc.ref_doctype, f) || f);
+		// "mobile_no ~ mobile_no (phone 100)" in the user's words
+		const fields = (text) =>
+			(text || "").replace(
+				/(\S+) ~ (\S+) \((\w+) (\d+)\)/g,
+				(m, a, b, kind, score) => `${label(a)} ~ ${label(b)} (${score})`,
+			);
 		const rows = (frm.doc.members || [])
 			.map((m) => {
 				const url = `/app/${frappe.router.slug(m.member_doctype)}/${encodeURIComponent(m.member_name)}`;
@@ -113,7 +125,7 @@ frappe.ui.form.on("Duplicate Set", {
 					)
 					.map((p) => {
 						const other = p.name_a === m.member_name ? p.name_b : p.name_a;
-						return `${esc(other)}: ${esc(p.rule)} ${esc(p.score)} — ${esc(p.matched_fields || "")}`;
+						return `${esc(other)}: ${esc(p.rule)} ${esc(p.score)} — ${esc(fields(p.matched_fields))}`;
 					})
 					.join("<br>");
 				return `<tr>
@@ -128,7 +140,7 @@ frappe.ui.form.on("Duplicate Set", {
 		frm.get_field("members_html").$wrapper.html(`
 			<table class="table table-bordered table-sm">
 				<thead><tr>
-					<th>${__("Record")}</th><th>${__("Title")}</th><th>${__("Owner")}</th>
+					<th>${__("Record")}</th><th>${__("Title")}</th><th>${__("Record Owner")}</th>
 					<th>${__("Created")}</th><th>${__("Matches")}</th>
 				</tr></thead>
 				<tbody>${rows}</tbody>
