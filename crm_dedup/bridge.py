@@ -589,6 +589,8 @@ def find_duplicates(
 		else:
 			paths = list(dict.fromkeys(p for ps in fmap.values() for p in ps))
 		index = key_index.MariaDBIndex(src, paths, fmap)
+		rs_all = comp.ruleset(names)
+		index.prefetch(rs_all.keys(rs_all.prepare(record)))
 		exclude = [self_name] if (self_name and src == doctype) else []
 		# one search per action: a Log-only rule with a lower priority number must not hide a Block rule
 		# that fires for the same pair (the engine reports one rule per pair)

@@ -65,17 +65,20 @@ def lock_keys(rule_keys: Mapping[str, Iterable[str]], timeout: int = 10) -> None
 	if not held:
 		frappe.db.after_commit.add(release_locks)
 		frappe.db.after_rollback.add(release_locks)
-	for name in names:
-		got = frappe.db.sql("select get_lock(%s, %s)", (name, cint(timeout)))[0][0]
-		if got != 1:
-			frappe.throw(
-				_(
-					"Another user is saving a record with the same details right now. Please try again in a moment."
-				),
-				exc=DedupBusyError,
-				title=_("Duplicate check busy"),
-			)
-		held.add(name)
+	# one round trip; MariaDB evaluates the select list left to right, i.e. in sorted order
+	got = frappe.db.sql(
+		"select " + ", ".join(["get_lock(%s, %s)"] * len(names)),
+		[v for name in names for v in (name, cint(timeout))],
+	)[0]
+	held.update(name for name, ok in zip(names, got, strict=True) if ok == 1)
+	if any(ok != 1 for ok in got):
+		frappe.throw(
+			_(
+				"Another user is saving a record with the same details right now. Please try again in a moment."
+			),
+			exc=DedupBusyError,
+			title=_("Duplicate check busy"),
+		)
 
 
 def release_locks() -> None:
@@ -105,6 +108,24 @@ class MariaDBIndex(KeyIndex):
 		self.field_map = field_map
 		self.fresh = fresh
 		self._loaded: dict[str, Mapping[str, Any]] = {}
+		self._postings: dict[tuple[str, str], list[str]] = {}
+		self._limit = 0
+
+	def prefetch(self, keys: Mapping[str, Iterable[str]], cap: int = DEFAULT_CAP) -> None:
+		"""Reads the posting lists of all these keys in one round trip (per connection), for the searches
+		that follow (one per action) to share."""
+		self._cached([(rule, k) for rule, ks in keys.items() for k in ks], cap + 1)
+
+	def _cached(self, pairs: list[tuple[str, str]], limit: int) -> dict[tuple[str, str], list[str]]:
+		if limit > self._limit:  # a larger limit than what was read: read again
+			self._postings.clear()
+			self._limit = limit
+		todo = [p for p in dict.fromkeys(pairs) if p not in self._postings]
+		if todo:
+			fetched = self._fetch(todo, self._limit)
+			for p in todo:
+				self._postings[p] = fetched.get(p, [])
+		return {p: self._postings[p][:limit] for p in pairs}
 
 	# writes (the engine's interface; the app writes through index_doc)
 	def put(self, id, keys, record=None):
@@ -139,13 +160,13 @@ class MariaDBIndex(KeyIndex):
 		return out
 
 	def postings(self, rule, key, limit):
-		return self._fetch([(rule, key)], limit).get((rule, key), [])[:limit]
+		return self._cached([(rule, key)], limit)[(rule, key)]
 
 	def candidates(self, keys, exclude=(), cap=DEFAULT_CAP):
 		"""Same result as KeyIndex.candidates, with every posting list read in one round trip."""
 		excluded = {str(e) for e in exclude}
 		pairs = [(rule, k) for rule, ks in keys.items() for k in ks]
-		fetched = self._fetch(pairs, cap + 1)
+		fetched = self._cached(pairs, cap + 1)
 		out: dict[str, set[str]] = defaultdict(set)
 		for rule, rule_keys in keys.items():
 			common: list[list[str]] = []

@@ -37,6 +37,9 @@ def _open():
 		cur_db_name=conf.db_name,
 	)
 	db.connect()
+	# autocommit: every read outside ``swapped()`` is its own transaction, so it sees every committed row and
+	# leaves no transaction open on an idle connection (that would hold metadata locks and block DDL)
+	db._conn.autocommit(True)
 	# never wait long behind the main transaction of this very thread
 	db.sql("set session innodb_lock_wait_timeout = 5")
 	return db
@@ -69,13 +72,7 @@ def fresh_sql(query: str, values: Any = None, as_dict: bool = False) -> list:
 	for attempt in (0, 1):
 		db = get()
 		try:
-			db.sql("rollback")  # a fresh snapshot
-			try:
-				return db.sql(query, values, as_dict=as_dict)
-			finally:
-				# never leave a transaction open on an idle connection: it would hold metadata locks on
-				# the tables it read and block DDL (ALTER TABLE of a migrate) until the process ends
-				db.sql("rollback")
+			return db.sql(query, values, as_dict=as_dict)  # autocommit: a fresh snapshot per statement
 		except Exception as e:
 			if attempt or not _is_connection_error(db, e):
 				raise
@@ -106,7 +103,7 @@ def swapped() -> Iterator[Any]:
 	try:
 		yield side
 		side.commit()
-		side.sql("rollback")  # commit() began a new transaction; end it (see fresh_sql)
+		side.sql("rollback")  # commit() began a new explicit transaction; end it (see _open)
 	except Exception:
 		try:
 			side.rollback()
