@@ -34,7 +34,7 @@ DEFAULT_THRESHOLD = 90.0
 MAX_VALUES = 50
 MAX_FUZZY_CHARS = 512
 # Bumped whenever the blocking keys of some type change: an index built with older keys must be re-keyed.
-KEY_VERSION = 4
+KEY_VERSION = 5
 # How selective a type's keys are (lower blocks better); used to pick the condition a rule blocks on.
 SELECTIVITY = {
 	"id_code": 0,
@@ -180,6 +180,8 @@ def _typo_keys(prefix: str, s: str, threshold: float) -> list[str]:
 	)
 	if len(s) >= 4:  # a word added or dropped after the 字号: 海湾啤酒 ~ 海湾啤酒销售 (80)
 		keys.append(f"{prefix}p:{s[:3]}")
+	if len(s) >= 5:  # ...or inside the name: 酷然养生会所 ~ 酷然厨卫养生会所 (86): first two + last two characters
+		keys.append(f"{prefix}e:{s[:2]}{s[-2:]}")
 	return keys
 
 

@@ -98,6 +98,25 @@ _REGION_SET = frozenset(REGIONS)
 _REGION_LENS = sorted({len(r) for r in REGIONS}, reverse=True)
 
 
+# A branch is named after its company: 金陵餐饮有限公司上海浦东分公司 is a branch of 金陵餐饮有限公司, whatever
+# place name comes between (浦东 alone is no region name we know).
+BRANCH_WORDS = ("分公司", "办事处", "代表处", "分店", "分部", "营业部", "分厂")
+_COMPANY_WORDS = ("股份有限公司", "有限责任公司", "有限公司", "集团公司", "公司")
+
+
+def _cut_branch(s: str) -> str:
+	"""``<company><place><branch word>`` -> ``<company>``: the name up to its first legal form."""
+	for word in BRANCH_WORDS:
+		if s.endswith(word):
+			head = s[: -len(word)]
+			cut = min(
+				(i + len(form) for form in _COMPANY_WORDS if (i := head.find(form)) > 0),
+				default=None,
+			)
+			return s[:cut] if cut is not None and cut < len(head) else s
+	return s
+
+
 def _strip_legal_suffix(s: str) -> str:
 	changed = True
 	while changed and s:
@@ -144,6 +163,6 @@ def company_core(value: str) -> str:
 	while len(tokens) > 1 and tokens[0] == "the":
 		tokens.pop(0)
 	s = strip_punct("".join(tokens))
-	s = _strip_legal_suffix(s)
+	s = _strip_legal_suffix(_cut_branch(s))
 	s = _strip_region_prefix(s)
 	return s or normalize_text(value)
