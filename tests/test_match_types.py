@@ -47,6 +47,21 @@ def test_company_name_legal_form_region_and_branch_are_insensitive(a, b):
 	assert matches(rules, a, b)
 
 
+@pytest.mark.parametrize(
+	"branch",
+	[
+		"金陵餐饮有限公司南京分公司",
+		"金陵餐饮有限公司(南京分公司)",
+		"金陵餐饮有限公司上海浦东分公司",  # 浦东 is not in the region list: the branch is cut at 有限公司
+		"金陵餐饮股份有限公司北京朝阳营业部",
+		"金陵餐饮南京分公司",
+	],
+)
+def test_company_name_branches_match_their_company(branch):
+	assert matches(one_rule("company_name"), branch, "金陵餐饮有限公司")
+	assert not matches(one_rule("company_name"), branch, "秦淮餐饮有限公司")
+
+
 def test_company_core_of_the_issue_examples_is_the_trade_name():
 	assert {company_core(n) for n in JINLING} == {"金陵餐饮"}
 
