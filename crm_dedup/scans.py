@@ -1578,4 +1578,6 @@ def field_labels(doctype: str, matched_fields: str | None) -> str:
 @frappe.whitelist()
 def indicator_doctypes() -> list[str]:
 	"""DocTypes that some enabled rule touches (the list views that ask for duplicate flags)."""
+	if frappe.session.user == "Guest":
+		raise frappe.PermissionError
 	return sorted(bridge.config()["touching"])
