@@ -180,9 +180,19 @@ def _typo_keys(prefix: str, s: str, threshold: float) -> list[str]:
 	)
 	if len(s) >= 4:  # a word added or dropped after the 字号: 海湾啤酒 ~ 海湾啤酒销售 (80)
 		keys.append(f"{prefix}p:{s[:3]}")
-	if len(s) >= 5:  # ...or inside the name: 酷然养生会所 ~ 酷然厨卫养生会所 (86): first two + last two characters
+	if len(s) >= _min_gap_len(threshold):
+		# ...or inside it: 酷然养生会所 ~ 酷然厨卫养生会所 (86), 金陵餐饮 ~ 金陵厨卫餐饮 (80): first two + last two
 		keys.append(f"{prefix}e:{s[:2]}{s[-2:]}")
 	return keys
+
+
+def _min_gap_len(threshold: float) -> int:
+	"""The shortest value that can still score ``threshold`` against itself with two characters inserted
+	(100 * 2L / (2L + 2)); never below 4, where the first two and last two characters are the whole value."""
+	n = 4
+	while n <= _MAX_DELETE_KEYS and 100.0 * 2 * n / (2 * n + 2) < threshold - 1e-9:
+		n += 1
+	return n
 
 
 class CompanyName(Comparator):
