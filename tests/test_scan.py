@@ -131,6 +131,9 @@ COMPANY = [
 	"上海远大科技有限公司",
 	"远大科技",
 	"Acme Trading Co., Ltd.",
+	"湖南酷然养生会所",
+	"湖南酷然厨卫养生会所",
+	"金陵厨卫餐饮有限公司",
 	"ACME TRADING LIMITED",
 	"Acme Tradin Ltd",
 	"深圳華強電子有限公司",
@@ -200,6 +203,15 @@ FUZZY_RULES = RuleSet.from_dict(
 				"conditions": [
 					{"fields": ["customer_name"], "match": "company_name", "threshold": 90},
 					{"fields": ["city"], "match": "normalized", "blank": "ignore"},
+				],
+			},
+			{
+				"name": "contact+name",
+				"priority": 5,
+				"action": "log",
+				"conditions": [
+					{"fields": ["contact_person"], "match": "person_name", "threshold": 90},
+					{"fields": ["customer_name"], "match": "company_name", "threshold": 80},
 				],
 			},
 			{
