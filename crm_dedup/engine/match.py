@@ -34,7 +34,7 @@ DEFAULT_THRESHOLD = 90.0
 MAX_VALUES = 50
 MAX_FUZZY_CHARS = 512
 # Bumped whenever the blocking keys of some type change: an index built with older keys must be re-keyed.
-KEY_VERSION = 5
+KEY_VERSION = 6
 # How selective a type's keys are (lower blocks better); used to pick the condition a rule blocks on.
 SELECTIVITY = {
 	"id_code": 0,
