@@ -38,7 +38,7 @@ class LazyValues(dict):
 		self.compact = compact
 
 	def __missing__(self, signature: tuple) -> list[Value]:
-		packed = self.compact.pop(signature, None) if self.compact else None
+		packed = self.compact.get(signature) if self.compact else None
 		if packed is not None:
 			values = [Value(*v) for v in packed]
 		else:

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .check import LazyValues, compare_lazily, key_complete
-from .match import Match
+from .match import COMPARATORS, FUZZY_TYPES, Comparator, Match
 from .rules import Prepared, RuleSet
 
 Progress = Callable[[str, int, int], None]
@@ -205,12 +205,12 @@ def _scan(rules, records, cap, window, progress, total, skip_pairs, workers) -> 
 		sources.append(values)
 		for r in range(n_rules):
 			b = buckets[r]
-			get = b.get
+			setdefault = b.setdefault
 			for h in keys[r]:
-				v = get(h)
-				if v is None:
-					b[h] = n
-				elif v.__class__ is int:
+				v = setdefault(h, n)
+				if v is n:  # a new key (n is the same int object throughout this iteration)
+					continue
+				if v.__class__ is int:
 					if v != n:
 						b[h] = [v, n]
 				elif v[-1] != n:
@@ -275,11 +275,59 @@ def _scan(rules, records, cap, window, progress, total, skip_pairs, workers) -> 
 						pair_rules[code] = get(code, 0) | bit
 	del buckets
 
+	# Conditions every record has values for (the blocking ones) are checked first on the plain prepared
+	# values, with the comparators themselves; a rule that fails one cannot fire. Equality types compare
+	# by ==, as Comparator.compare does. Only pairs some rule may still fire for get compare_rule.
+	ready = {rule.conditions[i].signature for rule in rule_list for i in rule.blocking_conditions}
+	checks: list[list[tuple]] = []
+	for rule in rule_list:
+		mine = []
+		for cond in rule.conditions:
+			if cond.signature not in ready:
+				continue
+			cmp = COMPARATORS[cond.match]
+			equality = cond.match not in FUZZY_TYPES and type(cmp).compare is Comparator.compare
+			threshold = cond.threshold if cond.match in FUZZY_TYPES else 100.0
+			mine.append((equality, cond.signature, cmp.compare, threshold, cond.blank == "ignore"))
+		mine.sort(key=lambda c: not c[0])  # equality checks first: cheapest
+		checks.append(mine)
+
+	ready_sigs = sorted(ready, key=repr)
+	sig_pos = {sig: k for k, sig in enumerate(ready_sigs)}
+	checks = [[(eq, sig_pos[sig], cmp, thr, ign) for eq, sig, cmp, thr, ign in mine] for mine in checks]
+	norm_cache: dict[int, tuple] = {}
+
+	def norms(i: int) -> tuple:
+		"""The prepared values (norms only) of record i for every ready signature, in ready_sigs order."""
+		got = norm_cache.get(i)
+		if got is None:
+			src = sources[i]
+			if src.__class__ is LazyValues:
+				got = tuple([v.norm for v in src[sig]] for sig in ready_sigs)
+			else:
+				got = tuple([v[2] for v in src[sig]] for sig in ready_sigs)
+			norm_cache[i] = got
+		return got
+
+	def passes(r: int, a: tuple, b: tuple) -> bool:
+		for equality, k, compare, threshold, ignore in checks[r]:
+			na, nb = a[k], b[k]
+			if not na or not nb:
+				if ignore:
+					continue
+				return False
+			if equality:
+				if not any(x in nb for x in na):
+					return False
+			elif not any(compare(x, y).score >= threshold for x in na for y in nb):
+				return False
+		return True
+
 	uf = UnionFind()
 	result = ScanResult()
 	compared = 0
 	skip = skip_pairs or set()
-	by_mask: dict[int, list] = {}
+	by_mask: dict[int, list[int]] = {}
 	n_pairs = len(pair_rules)
 	for step, (code, found_by) in enumerate(pair_rules.items(), 1):
 		if progress and step % 20000 == 0:
@@ -289,21 +337,25 @@ def _scan(rules, records, cap, window, progress, total, skip_pairs, workers) -> 
 				total_buckets,
 			)
 		a, b = divmod(code, count)
-		ida, idb = ids[a], ids[b]
-		if _sort_id(ida) > _sort_id(idb):
-			ida, idb = idb, ida
-		if skip and ((ida, idb) in skip or (idb, ida) in skip):
+		if skip and ((ids[a], ids[b]) in skip or (ids[b], ids[a]) in skip):
 			continue
 		compared += 1
 		# rules with complete keys fire only for pairs found under their keys
 		mask = found_by | loose.get(a, 0) | loose.get(b, 0) | ~complete_bits
 		to_eval = by_mask.get(mask)
 		if to_eval is None:
-			to_eval = by_mask[mask] = [rule for r, rule in enumerate(rule_list) if mask >> r & 1]
-		m = compare_lazily(rules, prep(a), prep(b), to_eval)
+			to_eval = by_mask[mask] = [r for r in range(n_rules) if mask >> r & 1]
+		va, vb = norms(a), norms(b)
+		maybe = [rule_list[r] for r in to_eval if passes(r, va, vb)]
+		if not maybe:
+			continue
+		m = compare_lazily(rules, prep(a), prep(b), maybe)
 		if m is None:
 			continue
 		uf.union(a, b)
+		ida, idb = ids[a], ids[b]
+		if _sort_id(ida) > _sort_id(idb):
+			ida, idb = idb, ida
 		result.pairs.append((ida, idb, m))
 	if progress:
 		progress("compare", total_buckets, total_buckets)
