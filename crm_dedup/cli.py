@@ -15,6 +15,7 @@ import csv
 import hashlib
 import json
 import os
+import sqlite3
 import sys
 import tempfile
 import time
@@ -168,6 +169,32 @@ def atomic_outputs(*paths: str | None) -> Iterator[list[Any]]:
 		raise
 
 
+_INDEX_TABLES = {"meta", "records", "keys"}
+
+
+def verify_index_file(path: str) -> None:
+	"""Raises InputError unless ``path`` is absent, empty, or a crm-dedup index. Reads only (an immutable,
+	read-only connection): a file that is not an index is never touched, not even by SQLite's side files."""
+	p = Path(path)
+	if not p.exists() or (p.is_file() and p.stat().st_size == 0):
+		return
+	if not p.is_file():
+		raise InputError(f"{path} is not a crm-dedup index: not a regular file")
+	try:
+		con = sqlite3.connect(f"{p.resolve().as_uri()}?mode=ro&immutable=1", uri=True)
+		try:
+			tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+			columns = {r[1] for r in con.execute("PRAGMA table_info(records)")}
+		finally:
+			con.close()
+	except sqlite3.Error as e:
+		raise InputError(f"{path} is not a crm-dedup index: {e}") from None
+	if tables and not (_INDEX_TABLES <= tables and {"rid", "id", "data"} <= columns):
+		raise InputError(
+			f"{path} is not a crm-dedup index: it holds other tables ({', '.join(sorted(tables))})"
+		)
+
+
 def rules_fingerprint(rules: RuleSet) -> str:
 	"""Changes with the rules and with the engine's blocking keys (an index built otherwise is re-keyed)."""
 	doc = {"rules": rules.to_dict(), "key_version": KEY_VERSION}
@@ -240,6 +267,7 @@ def cmd_index(args: argparse.Namespace) -> int:
 	folder = Path(args.db).parent
 	if not folder.is_dir():
 		raise InputError(f"cannot write {args.db}: folder {folder} does not exist")
+	verify_index_file(args.db)
 	created = not os.path.exists(args.db)
 	index = SQLiteIndex(args.db)
 	progress = Progress(len(rows) >= PROGRESS_MIN_ROWS or args.progress)
@@ -309,6 +337,9 @@ def _queries(args: argparse.Namespace) -> list[dict]:
 def cmd_check(args: argparse.Namespace) -> int:
 	rules = load_rules(args.rules)
 	queries = _queries(args)
+	verify_index_file(args.db)
+	if os.path.isfile(args.db) and os.path.getsize(args.db) == 0:
+		raise InputError(f"{args.db} holds no index yet: run crm-dedup index first")
 	index = SQLiteIndex(args.db, create=False)
 	try:
 		fp = index.get_meta("rules")
@@ -384,6 +415,9 @@ def main(argv: list[str] | None = None) -> int:
 		return 2
 	except OSError as e:
 		print(f"crm-dedup: error: {e.strerror or e}: {e.filename or ''}".rstrip(": "), file=sys.stderr)
+		return 2
+	except sqlite3.Error as e:  # a locked or damaged index
+		print(f"crm-dedup: error: index {getattr(args, 'db', '')}: {e}", file=sys.stderr)
 		return 2
 	except KeyboardInterrupt:
 		print("crm-dedup: interrupted; nothing was written", file=sys.stderr)
