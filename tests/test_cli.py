@@ -444,3 +444,41 @@ def test_python_m_crm_dedup_cli(tmp_path):
 	)
 	assert bad.returncode == 2 and bad.stdout == ""
 	one_error_line(bad.stderr, "input file not found")
+
+
+def test_a_foreign_sqlite_file_is_refused_and_left_untouched(tmp_path, capsys):
+	db = tmp_path / "crm.sqlite"  # some other program's database passed as --db by mistake
+	con = sqlite3.connect(db)
+	con.execute("CREATE TABLE records (x)")
+	con.execute("INSERT INTO records VALUES (1)")
+	con.commit()
+	con.close()
+	before = db.read_bytes()
+	for argv in (
+		["index", CSV_IN, "--rules", RULES, "--db", db],
+		["check", "--rules", RULES, "--db", db, "--record", "{}"],
+	):
+		rc, out, err = run(capsys, *argv)
+		assert rc == 2 and out == ""
+		one_error_line(err, "not a crm-dedup index")
+	assert db.read_bytes() == before
+	assert sorted(p.name for p in tmp_path.iterdir()) == ["crm.sqlite"]  # no -wal / -shm side files either
+
+
+def test_check_on_an_empty_file_or_a_damaged_index(tmp_path, capsys):
+	empty = tmp_path / "empty.sqlite"
+	empty.write_bytes(b"")
+	rc, _, err = run(capsys, "check", "--rules", RULES, "--db", empty, "--record", "{}")
+	assert rc == 2 and empty.read_bytes() == b""
+	one_error_line(err, "holds no index yet")
+	db = tmp_path / "idx.sqlite"
+	assert main(["index", CSV_IN, "--rules", RULES, "--db", str(db)]) == 0
+	capsys.readouterr()
+	with open(db, "r+b") as f:  # overwrite pages after the schema page: a disk error, a bad copy
+		f.seek(8192)
+		f.write(b"\xff" * 12288)
+	rc, out, err = run(
+		capsys, "check", "--rules", RULES, "--db", db, "--record", '{"phone_1": "13612345678"}'
+	)
+	assert rc == 2 and out == ""
+	one_error_line(err, "malformed")
