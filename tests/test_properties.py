@@ -209,9 +209,9 @@ def test_prepare_and_compare_accept_any_record_and_are_symmetric(a, b):
 	if ab is not None:
 		assert ab.rule == ba.rule and ab.score == pytest.approx(ba.score)
 		assert ab.explain and ab.to_dict()["hits"]
-	# a record always matches itself when some non-fuzzy rule has a value
-	if RULES.keys(pa):
-		RULES.compare(pa, RULES.prepare(a, id="a2"))
+	# every rule here fires on a record and itself as soon as its blocking condition has a value, i.e. exactly
+	# when the record has blocking keys
+	assert (RULES.compare(pa, RULES.prepare(a, id="a2")) is not None) == bool(RULES.keys(pa))
 
 
 @HUGE
