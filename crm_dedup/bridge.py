@@ -833,6 +833,10 @@ def check_condition_field(doctype: str, path: str, match: str) -> str | None:
 	df, error = resolve_path(doctype, path)
 	if error:
 		return error
+	return _type_error(path, df, match)
+
+
+def _type_error(path: str, df: Any, match: str) -> str | None:
 	allowed = FIELD_TYPES_FOR.get(match)
 	label = MATCH_LABELS.get(match, match)
 	if allowed is not None and df.fieldtype not in allowed:
@@ -848,12 +852,27 @@ def check_condition_field(doctype: str, path: str, match: str) -> str | None:
 	return None
 
 
+def _fits(path: str, df: Any) -> list[str]:
+	"""Match type labels (Dedup Rule Condition values) this field can be used with."""
+	return [label for label, match in MATCH_TYPES.items() if _type_error(path, df, match) is None]
+
+
 def field_options(doctype: str) -> list[dict]:
 	"""Every field of ``doctype`` a condition can use: standard, custom and child-table fields."""
 	from frappe.model import no_value_fields
 
 	meta = frappe.get_meta(doctype)
-	out = [{"value": "name", "label": _("ID"), "fieldtype": "Data", "group": _(doctype), "custom": 0}]
+	name_df = frappe._dict(fieldname="name", fieldtype="Data")
+	out = [
+		{
+			"value": "name",
+			"label": _("ID"),
+			"fieldtype": "Data",
+			"group": _(doctype),
+			"custom": 0,
+			"fits": _fits("name", name_df),
+		}
+	]
 	children = []
 	for df in meta.fields:
 		if df.fieldtype in ("Table", "Table MultiSelect"):
@@ -869,6 +888,7 @@ def field_options(doctype: str) -> list[dict]:
 				"options": df.options if df.fieldtype == "Data" else None,
 				"group": _(doctype),
 				"custom": int(bool(df.get("is_custom_field"))),
+				"fits": _fits(df.fieldname, df),
 			}
 		)
 	for tdf in children:
@@ -884,6 +904,7 @@ def field_options(doctype: str) -> list[dict]:
 					"options": df.options if df.fieldtype == "Data" else None,
 					"group": f"{_(tdf.label or tdf.fieldname)} ({_(tdf.options)})",
 					"custom": int(bool(df.get("is_custom_field") or tdf.get("is_custom_field"))),
+					"fits": _fits(f"{tdf.fieldname}.{df.fieldname}", df),
 				}
 			)
 	return out

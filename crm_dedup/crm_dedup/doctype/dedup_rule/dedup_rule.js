@@ -92,11 +92,18 @@ const crm_dedup_rule = {
 			frappe.msgprint(__("Choose the target DocType first"));
 			return;
 		}
-		crm_dedup_rule.field_options(frm).then((options) => {
+		crm_dedup_rule.field_options(frm).then((all_options) => {
 			const current = (row.fields || "")
 				.split(/[,;\n]+/)
 				.map((s) => s.trim())
 				.filter(Boolean);
+			// only fields whose type fits the row's match type (and whatever the row already has)
+			const options = all_options.filter(
+				(o) =>
+					!row.match_type ||
+					(o.fits || []).includes(row.match_type) ||
+					current.includes(o.value),
+			);
 			const d = new frappe.ui.Dialog({
 				title: __("Fields of {0}", [__(frm.doc.target_doctype)]),
 				fields: [
@@ -104,7 +111,9 @@ const crm_dedup_rule = {
 						fieldtype: "HTML",
 						options: `<p class="text-muted">${__(
 							"Pick one field, or several to compare crosswise (e.g. Phone 1, Phone 2 and Mobile). Child-table fields compare every row.",
-						)}</p>`,
+						)} ${__("Only fields that fit the match type {0} are listed.", [
+							__(row.match_type || ""),
+						])}</p>`,
 					},
 					{
 						fieldtype: "MultiCheck",
