@@ -41,7 +41,6 @@ class DedupRule(Document):
 		index_status: DF.Data | None
 		indexed_keys: DF.Int
 		last_indexed: DF.Datetime | None
-		presets_html: DF.HTML | None
 		priority: DF.Int
 		rule_name: DF.Data
 		target_doctype: DF.Link
