@@ -309,19 +309,19 @@ def _scan(rules, records, cap, window, progress, total, skip_pairs, workers) -> 
 			norm_cache[i] = got
 		return got
 
-	def passes(r: int, a: tuple, b: tuple) -> bool:
-		for equality, k, compare, threshold, ignore in checks[r]:
-			na, nb = a[k], b[k]
-			if not na or not nb:
-				if ignore:
-					continue
-				return False
+	blank = -1.0
+
+	def score(equality: bool, compare, na: list, nb: list) -> float:
+		"""The best score of condition values na x nb, as compare_rule computes it (-1: a side is blank)."""
+		if not na or not nb:
+			return blank
+		if len(na) == 1 and len(nb) == 1:
 			if equality:
-				if not any(x in nb for x in na):
-					return False
-			elif not any(compare(x, y).score >= threshold for x in na for y in nb):
-				return False
-		return True
+				return 100.0 if na[0] == nb[0] else 0.0
+			return compare(na[0], nb[0]).score
+		if equality:
+			return 100.0 if any(x in nb for x in na) else 0.0
+		return max(compare(x, y).score for x in na for y in nb)
 
 	uf = UnionFind()
 	result = ScanResult()
@@ -346,7 +346,21 @@ def _scan(rules, records, cap, window, progress, total, skip_pairs, workers) -> 
 		if to_eval is None:
 			to_eval = by_mask[mask] = [r for r in range(n_rules) if mask >> r & 1]
 		va, vb = norms(a), norms(b)
-		maybe = [rule_list[r] for r in to_eval if passes(r, va, vb)]
+		scores: dict[int, float] = {}
+		maybe = []
+		for r in to_eval:
+			for equality, k, compare, threshold, ignore in checks[r]:
+				sc = scores.get(k)
+				if sc is None:
+					sc = scores[k] = score(equality, compare, va[k], vb[k])
+				if sc == blank:
+					if ignore:
+						continue
+					break
+				if sc < threshold:
+					break
+			else:
+				maybe.append(rule_list[r])
 		if not maybe:
 			continue
 		m = compare_lazily(rules, prep(a), prep(b), maybe)
