@@ -36,9 +36,25 @@ def _setup_core() -> None:
 	_ensure_role()
 	_ensure_settings()
 	_ensure_key_indexes()
+	_ensure_key_version()
 	from crm_dedup import bridge
 
 	bridge.clear_cache()
+
+
+def _ensure_key_version() -> None:
+	"""Stored keys are only valid for the engine version that made them: a new KEY_VERSION (normalisers or
+	blocking keys changed) queues a rebuild of the whole index, once."""
+	from crm_dedup.engine.match import KEY_VERSION
+
+	stored = frappe.db.get_global("crm_dedup_key_version")
+	if stored == str(KEY_VERSION):
+		return
+	frappe.db.set_global("crm_dedup_key_version", str(KEY_VERSION))
+	if stored is not None and frappe.db.count("Dedup Key"):
+		from crm_dedup import key_index
+
+		key_index.enqueue_rebuild()
 
 
 def _ensure_role() -> None:
