@@ -52,9 +52,11 @@ def main(argv: list[str] | None = None) -> int:
 	rss_read = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 	marks: dict[str, float] = {}
+	cpu_marks: dict[str, float] = {}
 
 	def progress(phase: str, done: int, total: int) -> None:
 		marks.setdefault(phase, time.monotonic())
+		cpu_marks.setdefault(phase, time.process_time())
 
 	cpu0 = time.process_time()
 	children0 = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -72,7 +74,11 @@ def main(argv: list[str] | None = None) -> int:
 	print(f"rules        {args.rules}")
 	print(f"scan wall    {wall:.1f}s  ({n / wall:,.0f} records/s)")
 	print(f"  keys       {keys_s:.1f}s   compare+cluster {wall - keys_s:.1f}s")
-	print(f"  cpu        this process {cpu:.1f}s, worker processes {child_cpu:.1f}s")
+	cpu_keys = cpu_marks.get("compare", cpu0 + cpu) - cpu0
+	print(
+		f"  cpu        this process {cpu:.1f}s (keys phase {cpu_keys:.1f}s, compare {cpu - cpu_keys:.1f}s), "
+		f"worker processes {child_cpu:.1f}s"
+	)
 	print(f"peak memory  this process {self_rss:,.0f} MB (max RSS), largest worker {child_rss:,.0f} MB")
 	print(f"load average before {load_before[0]:.2f}, after {os.getloadavg()[0]:.2f} (2 cores, shared)")
 	print(f"stats        {result.stats}")
