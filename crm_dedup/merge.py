@@ -34,6 +34,7 @@ import json
 import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable
+from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -780,15 +781,34 @@ def merge(
 ):
 	"""Merge now, all-or-nothing (savepoint). Callers check permissions. Returns the Dedup Merge Log."""
 	savepoint = "crm_dedup_merge"
-	frappe.db.savepoint(savepoint)
-	try:
-		log = _merge(doctype, survivor, [tuple(r) for r in other_refs], values or {}, log, progress)
-	except Exception:
-		frappe.db.rollback(save_point=savepoint)
-		frappe.clear_document_cache(doctype, survivor)
-		raise
-	frappe.db.release_savepoint(savepoint)
+	with _no_commits():
+		frappe.db.savepoint(savepoint)
+		try:
+			log = _merge(doctype, survivor, [tuple(r) for r in other_refs], values or {}, log, progress)
+		except Exception:
+			frappe.db.rollback(save_point=savepoint)
+			frappe.clear_document_cache(doctype, survivor)
+			raise
+		frappe.db.release_savepoint(savepoint)
 	return log
+
+
+@contextmanager
+def _no_commits():
+	"""Makes ``frappe.db.commit`` a no-op while the block runs, so that hooks of the documents a merge saves
+	(ERPNext's ``call_log.link_existing_conversations`` commits after a Contact insert) cannot end the merge's
+	savepoint half-way; the caller (request or background job) commits the whole merge at the end."""
+	db = frappe.local.db
+	had_own = "commit" in vars(db)
+	previous = db.commit
+	db.commit = lambda *args, **kwargs: None
+	try:
+		yield
+	finally:
+		if had_own:
+			db.commit = previous
+		else:
+			del db.commit
 
 
 def _merge(doctype, survivor_name, other_refs, values, log, progress):
@@ -1419,13 +1439,14 @@ def undo_merge(log: str) -> dict:
 		)
 
 	savepoint = "crm_dedup_undo"
-	frappe.db.savepoint(savepoint)
-	try:
-		report = _undo(log_doc, changes, snapshot)
-	except Exception:
-		frappe.db.rollback(save_point=savepoint)
-		raise
-	frappe.db.release_savepoint(savepoint)
+	with _no_commits():
+		frappe.db.savepoint(savepoint)
+		try:
+			report = _undo(log_doc, changes, snapshot)
+		except Exception:
+			frappe.db.rollback(save_point=savepoint)
+			raise
+		frappe.db.release_savepoint(savepoint)
 	return report
 
 

@@ -1427,6 +1427,7 @@ def _prune(doc: Any, gone: set[tuple[str, str]], merge_log: str | None) -> bool:
 	if len(keep) <= 1:
 		doc.status = "Merged" if merge_log else "Resolved"
 	doc.flags.ignore_permissions = True
+	doc.flags.ignore_links = True  # the set's Last Scan may have been deleted
 	doc.save()
 	return True
 

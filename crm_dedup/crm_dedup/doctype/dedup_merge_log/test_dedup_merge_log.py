@@ -465,6 +465,51 @@ class TestDedupMergeLog(_TestCase):
 				)
 				self.assertEqual(frappe.db.count("Dedup Merge Log"), logs_before)
 
+	def test_hook_commit_does_not_end_the_merge(self):
+		"""A survivor with a mobile number and no primary Contact gets one from ERPNext when saved; the
+		Contact's after_insert hook (call_log.link_existing_conversations) commits. The merge must survive
+		that commit and still roll back as a whole."""
+		real_hook = NO_CALL_LOG_COMMIT.temp_original
+		ran = []
+
+		def hook(doc, state):
+			ran.append(doc.name)
+			real_hook(doc, state)  # commits: frappe.db.commit() inside the merge
+
+		def boom(*args, **kwargs):
+			raise RuntimeError("injected failure after the survivor was saved")
+
+		a = self.make_customer("A")
+		b = self.make_customer("B")
+		mobile = f"+86 139{random.randint(10000000, 99999999)}"
+		frappe.db.set_value("Customer", a.name, {"mobile_no": mobile, "customer_primary_contact": None})
+		contacts_before = frappe.db.count("Contact")
+		logs_before = frappe.db.count("Dedup Merge Log")
+
+		target = "erpnext.telephony.doctype.call_log.call_log.link_existing_conversations"
+		with patch(target, hook), patch.object(merge_module, "_index", boom):
+			with self.assertRaises(RuntimeError):
+				merge_records("Customer", a.name, [b.name])
+		self.assertTrue(ran, "no Contact was created while saving the survivor")
+		self.assertEqual(self.commits, [], "the hook's commit reached the database")
+		self.assertEqual(frappe.db.count("Contact"), contacts_before)
+		self.assertFalse(frappe.db.exists("Contact", ran[0]))
+		self.assertFalse(frappe.db.get_value("Customer", a.name, "customer_primary_contact"))
+		self.assertTrue(frappe.db.exists("Customer", b.name))
+		self.assertEqual(frappe.db.count("Dedup Merge Log"), logs_before)
+
+		ran.clear()
+		with patch(target, hook):
+			merge_records("Customer", a.name, [b.name])
+		self.assertTrue(ran)
+		self.assertEqual(self.commits, [])
+		self.assertFalse(frappe.db.exists("Customer", b.name))
+		self.assertEqual(frappe.db.get_value("Customer", a.name, "customer_primary_contact"), ran[0])
+		self.assertEqual(frappe.db.get_value("Customer", a.name, "mobile_no"), mobile)
+		frappe.db.commit()  # the merge put the previous commit (this class's recorder) back
+		self.assertEqual(len(self.commits), 1)
+		self.commits.clear()
+
 	def test_permission(self):
 		a = self.make_customer("A")
 		b = self.make_customer("B")
