@@ -23,6 +23,7 @@ import os
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any
 
 from .check import LazyValues, compare_lazily, key_complete
@@ -82,16 +83,31 @@ def _hashed_keys(rules: RuleSet, p: Prepared) -> KeyHashes:
 	return tuple(tuple(hash(k) for k in rules.rule_keys(r, p, memo)) for r in rules.rules)
 
 
-def _key_chunk(bounds: tuple[int, int]) -> list[tuple[KeyHashes, dict]]:
-	"""In a worker: each record's key hashes per rule and the values they were made from, in plain tuples."""
+def ready_signatures(rules: RuleSet) -> list[tuple]:
+	"""The signatures of all blocking conditions: every record's values for them are prepared for its keys."""
+	return sorted({r.conditions[i].signature for r in rules.rules for i in r.blocking_conditions}, key=repr)
+
+
+Packed = tuple  # per ready signature: the record's values as (field, raw, norm, note) tuples
+Norms = tuple  # per ready signature: the record's norms
+
+
+def _key_chunk(bounds: tuple[int, int]) -> list[tuple[KeyHashes, Norms, Packed]]:
+	"""In a worker: each record's key hashes per rule, and its ready values (norms, and in full) as tuples."""
 	rules, items = _WORK
+	ready = ready_signatures(rules)
 	out = []
 	for n in range(*bounds):
 		rid, rec = items[n]
 		values = LazyValues(rules, rec)
 		keys = _hashed_keys(rules, Prepared(str(rid), rec, values))
+		vals = [values[sig] for sig in ready]
 		out.append(
-			(keys, {s: tuple((v.field, v.raw, v.norm, v.note) for v in vs) for s, vs in values.items()})
+			(
+				keys,
+				tuple(tuple(v.norm for v in vs) for vs in vals),
+				tuple(tuple((v.field, v.raw, v.norm, v.note) for v in vs) for vs in vals),
+			)
 		)
 	return out
 
@@ -138,8 +154,9 @@ def iter_keys(
 
 def _keyed(
 	rules: RuleSet, items: list[tuple[Any, Mapping[str, Any]]], workers: int | None
-) -> Iterator[tuple[KeyHashes, LazyValues | dict]]:
-	"""(key hashes per rule, the record's values: LazyValues, or packed tuples from a worker), in order.
+) -> Iterator[tuple[KeyHashes, Norms | None, Packed | LazyValues]]:
+	"""(key hashes per rule, norms, values) for each record, in order: from a worker, norms and values are
+	tuples over ``ready_signatures``; in this process, norms is None and values a LazyValues.
 
 	Keys are hashed with ``hash()``, which forked workers share with this process. Two different keys with
 	the same 64-bit hash would only add a candidate pair (which compare then judges); the chance of one in a
@@ -151,7 +168,7 @@ def _keyed(
 	if n_workers <= 1 or count < 2 * _CHUNK:
 		for rid, rec in items:
 			values = LazyValues(rules, rec)
-			yield _hashed_keys(rules, Prepared(str(rid), rec, values)), values
+			yield _hashed_keys(rules, Prepared(str(rid), rec, values)), None, values
 		return
 	bounds = [(s, min(s + _CHUNK, count)) for s in range(0, count, _CHUNK)]
 	_WORK = (rules, items)
@@ -162,6 +179,29 @@ def _keyed(
 				yield from chunk
 	finally:
 		_WORK = None
+
+
+_EVAL: Callable | None = None  # the judging closure forked workers call (inherited, never pickled)
+_PAIR_CHUNK = 50_000
+
+
+def _eval_span(span: tuple[int, int]):
+	return _EVAL(*span)
+
+
+def _map(fn: Callable, spans: list[tuple[int, int]], n_workers: int) -> Iterator:
+	"""fn(*span) for each span, in order; in forked workers when n_workers > 1."""
+	global _EVAL
+	if n_workers <= 1 or len(spans) < 2:
+		for span in spans:
+			yield fn(*span)
+		return
+	_EVAL = fn
+	try:
+		with multiprocessing.get_context("fork").Pool(n_workers, initializer=gc.disable) as pool:
+			yield from pool.imap(_eval_span, spans)
+	finally:
+		_EVAL = None
 
 
 # ---- the scan ---------------------------------------------------------------------------------------------
@@ -198,11 +238,14 @@ def _scan(rules, records, cap, window, progress, total, skip_pairs, workers) -> 
 	ids = [str(rid) for rid, _ in items]
 	rule_list = rules.rules
 	n_rules = len(rule_list)
-	sources: list[LazyValues | dict] = []
+	ready_sigs = ready_signatures(rules)
+	sources: list[Packed | LazyValues] = []
+	norm_list: list[Norms | None] = []
 	# per rule: key hash -> the one record index that has it, or the list of them once there are several
 	buckets: list[dict[int, int | list[int]]] = [{} for _ in rule_list]
-	for n, (keys, values) in enumerate(_keyed(rules, items, workers)):
+	for n, (keys, norms_n, values) in enumerate(_keyed(rules, items, workers)):
 		sources.append(values)
+		norm_list.append(norms_n)
 		for r in range(n_rules):
 			b = buckets[r]
 			setdefault = b.setdefault
@@ -227,9 +270,9 @@ def _scan(rules, records, cap, window, progress, total, skip_pairs, workers) -> 
 		if p is None:
 			src = sources[i]
 			rec = items[i][1]
-			p = prepared[i] = Prepared(
-				ids[i], rec, src if src.__class__ is LazyValues else LazyValues(rules, rec, src)
-			)
+			if src.__class__ is not LazyValues:
+				src = LazyValues(rules, rec, dict(zip(ready_sigs, src, strict=True)))
+			p = prepared[i] = Prepared(ids[i], rec, src)
 		return p
 
 	# candidate pairs, each with the rules under whose keys it was found
@@ -278,7 +321,8 @@ def _scan(rules, records, cap, window, progress, total, skip_pairs, workers) -> 
 	# Conditions every record has values for (the blocking ones) are checked first on the plain prepared
 	# values, with the comparators themselves; a rule that fails one cannot fire. Equality types compare
 	# by ==, as Comparator.compare does. Only pairs some rule may still fire for get compare_rule.
-	ready = {rule.conditions[i].signature for rule in rule_list for i in rule.blocking_conditions}
+	ready = set(ready_sigs)
+	sig_pos = {sig: k for k, sig in enumerate(ready_sigs)}
 	checks: list[list[tuple]] = []
 	for rule in rule_list:
 		mine = []
@@ -288,25 +332,16 @@ def _scan(rules, records, cap, window, progress, total, skip_pairs, workers) -> 
 			cmp = COMPARATORS[cond.match]
 			equality = cond.match not in FUZZY_TYPES and type(cmp).compare is Comparator.compare
 			threshold = cond.threshold if cond.match in FUZZY_TYPES else 100.0
-			mine.append((equality, cond.signature, cmp.compare, threshold, cond.blank == "ignore"))
+			mine.append((equality, sig_pos[cond.signature], cmp.compare, threshold, cond.blank == "ignore"))
 		mine.sort(key=lambda c: not c[0])  # equality checks first: cheapest
 		checks.append(mine)
 
-	ready_sigs = sorted(ready, key=repr)
-	sig_pos = {sig: k for k, sig in enumerate(ready_sigs)}
-	checks = [[(eq, sig_pos[sig], cmp, thr, ign) for eq, sig, cmp, thr, ign in mine] for mine in checks]
-	norm_cache: dict[int, tuple] = {}
-
-	def norms(i: int) -> tuple:
-		"""The prepared values (norms only) of record i for every ready signature, in ready_sigs order."""
-		got = norm_cache.get(i)
+	def norms(i: int) -> Norms:
+		"""The norms of record i for every ready signature, in ready_sigs order."""
+		got = norm_list[i]
 		if got is None:
 			src = sources[i]
-			if src.__class__ is LazyValues:
-				got = tuple([v.norm for v in src[sig]] for sig in ready_sigs)
-			else:
-				got = tuple([v[2] for v in src[sig]] for sig in ready_sigs)
-			norm_cache[i] = got
+			got = norm_list[i] = tuple(tuple(v.norm for v in src[sig]) for sig in ready_sigs)
 		return got
 
 	blank = -1.0
@@ -323,54 +358,67 @@ def _scan(rules, records, cap, window, progress, total, skip_pairs, workers) -> 
 			return 100.0 if any(x in nb for x in na) else 0.0
 		return max(compare(x, y).score for x in na for y in nb)
 
+	skip = skip_pairs or set()
+	by_mask: dict[int, list[int]] = {}
+
+	def evaluate(lo: int, hi: int) -> tuple[int, list[tuple[int, int, Match]]]:
+		"""Judges candidate pairs lo..hi (in pair_rules order): (pairs compared, matched pairs)."""
+		compared = 0
+		found = []
+		for code, found_by in islice(pair_rules.items(), lo, hi):
+			a, b = divmod(code, count)
+			if skip and ((ids[a], ids[b]) in skip or (ids[b], ids[a]) in skip):
+				continue
+			compared += 1
+			# rules with complete keys fire only for pairs found under their keys
+			mask = found_by | loose.get(a, 0) | loose.get(b, 0) | ~complete_bits
+			to_eval = by_mask.get(mask)
+			if to_eval is None:
+				to_eval = by_mask[mask] = [r for r in range(n_rules) if mask >> r & 1]
+			va, vb = norms(a), norms(b)
+			scores: dict[int, float] = {}
+			maybe = []
+			for r in to_eval:
+				for equality, k, compare, threshold, ignore in checks[r]:
+					sc = scores.get(k)
+					if sc is None:
+						sc = scores[k] = score(equality, compare, va[k], vb[k])
+					if sc == blank:
+						if ignore:
+							continue
+						break
+					if sc < threshold:
+						break
+				else:
+					maybe.append(rule_list[r])
+			if not maybe:
+				continue
+			m = compare_lazily(rules, prep(a), prep(b), maybe)
+			if m is not None:
+				found.append((a, b, m))
+		return compared, found
+
+	n_pairs = len(pair_rules)
+	step = max(_PAIR_CHUNK, n_pairs // 64 + 1)
+	spans = [(lo, min(lo + step, n_pairs)) for lo in range(0, n_pairs, step)]
+	n_workers = _workers(workers, count) if n_pairs >= 4 * _PAIR_CHUNK else 1
 	uf = UnionFind()
 	result = ScanResult()
 	compared = 0
-	skip = skip_pairs or set()
-	by_mask: dict[int, list[int]] = {}
-	n_pairs = len(pair_rules)
-	for step, (code, found_by) in enumerate(pair_rules.items(), 1):
-		if progress and step % 20000 == 0:
+	for done, (n_compared, found) in enumerate(_map(evaluate, spans, n_workers), 1):
+		compared += n_compared
+		for a, b, m in found:
+			uf.union(a, b)
+			ida, idb = ids[a], ids[b]
+			if _sort_id(ida) > _sort_id(idb):
+				ida, idb = idb, ida
+			result.pairs.append((ida, idb, m))
+		if progress:
 			progress(
 				"compare",
-				total_buckets // 2 + step * (total_buckets - total_buckets // 2) // n_pairs,
+				total_buckets // 2 + done * (total_buckets - total_buckets // 2) // len(spans),
 				total_buckets,
 			)
-		a, b = divmod(code, count)
-		if skip and ((ids[a], ids[b]) in skip or (ids[b], ids[a]) in skip):
-			continue
-		compared += 1
-		# rules with complete keys fire only for pairs found under their keys
-		mask = found_by | loose.get(a, 0) | loose.get(b, 0) | ~complete_bits
-		to_eval = by_mask.get(mask)
-		if to_eval is None:
-			to_eval = by_mask[mask] = [r for r in range(n_rules) if mask >> r & 1]
-		va, vb = norms(a), norms(b)
-		scores: dict[int, float] = {}
-		maybe = []
-		for r in to_eval:
-			for equality, k, compare, threshold, ignore in checks[r]:
-				sc = scores.get(k)
-				if sc is None:
-					sc = scores[k] = score(equality, compare, va[k], vb[k])
-				if sc == blank:
-					if ignore:
-						continue
-					break
-				if sc < threshold:
-					break
-			else:
-				maybe.append(rule_list[r])
-		if not maybe:
-			continue
-		m = compare_lazily(rules, prep(a), prep(b), maybe)
-		if m is None:
-			continue
-		uf.union(a, b)
-		ida, idb = ids[a], ids[b]
-		if _sort_id(ida) > _sort_id(idb):
-			ida, idb = idb, ida
-		result.pairs.append((ida, idb, m))
 	if progress:
 		progress("compare", total_buckets, total_buckets)
 
