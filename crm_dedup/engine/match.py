@@ -8,6 +8,7 @@ that ends up in the explanation a person reads.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from rapidfuzz.distance import Indel
@@ -126,6 +127,7 @@ class Phone(Comparator):
 		return (s, "" if s.startswith("+") else "not a valid phone number; digits compared")
 
 
+@lru_cache(maxsize=1024)  # rules blocking on the same name at two thresholds ask twice in a row
 def _pinyin_str(s: str) -> str:
 	out = []
 	for ch in s:
