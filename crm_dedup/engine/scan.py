@@ -23,10 +23,9 @@ import os
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from itertools import islice
 from typing import Any
 
-from .check import LazyValues, compare_lazily, key_complete
+from .check import LazyValues, key_complete
 from .match import COMPARATORS, FUZZY_TYPES, Comparator, Match
 from .rules import Prepared, RuleSet
 
@@ -365,7 +364,7 @@ def _scan(rules, records, cap, window, progress, total, skip_pairs, workers) -> 
 		"""Judges candidate pairs lo..hi (in pair_rules order): (pairs compared, matched pairs)."""
 		compared = 0
 		found = []
-		for code, found_by in islice(pair_rules.items(), lo, hi):
+		for code, found_by in pair_list[lo:hi]:
 			a, b = divmod(code, count)
 			if skip and ((ids[a], ids[b]) in skip or (ids[b], ids[a]) in skip):
 				continue
@@ -393,12 +392,18 @@ def _scan(rules, records, cap, window, progress, total, skip_pairs, workers) -> 
 					maybe.append(rule_list[r])
 			if not maybe:
 				continue
-			m = compare_lazily(rules, prep(a), prep(b), maybe)
-			if m is not None:
-				found.append((a, b, m))
+			# the ready conditions held: compare_rule decides (it prepares the rest of the values lazily)
+			pa, pb = prep(a), prep(b)
+			for rule in maybe:
+				m = rules.compare_rule(rule, pa, pb)
+				if m is not None:
+					found.append((a, b, m))
+					break
 		return compared, found
 
-	n_pairs = len(pair_rules)
+	pair_list = list(pair_rules.items())
+	del pair_rules
+	n_pairs = len(pair_list)
 	step = max(_PAIR_CHUNK, n_pairs // 64 + 1)
 	spans = [(lo, min(lo + step, n_pairs)) for lo in range(0, n_pairs, step)]
 	n_workers = _workers(workers, count) if n_pairs >= 4 * _PAIR_CHUNK else 1
