@@ -33,6 +33,7 @@ from pathlib import Path
 from rapidfuzz import fuzz, process
 
 from crm_dedup.engine import SQLiteIndex, check_record, load_rules
+from crm_dedup.engine.match import KEY_VERSION
 from crm_dedup.engine.scan import iter_keys
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -132,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
 			"rules": rules.to_dict(),
 			"queries": args.queries,
 			"seed": args.seed,
+			"key_version": KEY_VERSION,
 		},
 		sort_keys=True,
 	)
