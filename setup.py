@@ -24,7 +24,7 @@ setup(
 	],
 	extras_require={
 		"test": ["pytest>=7", "hypothesis>=6", "ruff"],
-		"bench": ["companynameparser>=0.1.8"],
+		"bench": ["companynameparser>=0.1.8", "cpca>=0.5", "jieba>=0.42"],
 	},
 	entry_points={"console_scripts": ["crm-dedup=crm_dedup.cli:main"]},
 )
