@@ -7,6 +7,8 @@ and empty strings must never raise.
 from __future__ import annotations
 
 import random
+import sys
+import unicodedata
 
 import pytest
 from hypothesis import HealthCheck, assume, example, given, settings
@@ -23,6 +25,8 @@ from crm_dedup.engine.normalize import (
 	split_emails,
 	split_phones,
 )
+from crm_dedup.engine.normalize.phone import _cn_landline, _normalize_phone
+from crm_dedup.engine.normalize.text import strip_punct
 
 NORMALISERS = [
 	normalize_text,
@@ -138,6 +142,90 @@ def test_phone_invariant_to_inserted_spaces_and_dashes(number, data):
 	spaced = "".join(chars)
 	assume(not spaced.startswith("+ "))
 	assert normalize_phone(spaced) == base, spaced
+
+
+def test_strip_punct_keeps_exactly_the_letters_and_digits_of_every_script():
+	every = "".join(map(chr, range(sys.maxunicode + 1)))  # every code point, lone surrogates included
+	assert strip_punct(every) == "".join(ch for ch in every if unicodedata.category(ch)[0] in "LN")
+
+
+# Numbers in the shapes the shortcuts for Chinese numbers take (and shapes just beside them), with the
+# separators and extensions people type: the shortcuts must give exactly what the phonenumbers path gives.
+phone_like = st.builds(
+	lambda prefix, body, ext: prefix + body + ext,
+	st.sampled_from(
+		["", "0", "00", "+86", "0086", "86", "+860", "(0", "+86 (0)", "+1", "+86 ", "0086-", "+"]
+	),
+	st.text(st.sampled_from("0123456789012345678901234567890123456789- ()"), max_size=16),
+	st.sampled_from(["", " ext 12", "#8001", "-8001", "转8001", " x1"]),
+)
+AREA_CODES = [
+	"10",
+	"21",
+	"22",
+	"23",
+	"24",
+	"25",
+	"27",
+	"28",
+	"29",
+	"20",
+	"311",
+	"351",
+	"371",
+	"411",
+	"431",
+	"451",
+	"471",
+	"512",
+	"531",
+	"551",
+	"571",
+	"574",
+	"591",
+	"731",
+	"755",
+	"769",
+	"771",
+	"871",
+	"891",
+	"893",
+	"898",
+	"909",
+	"931",
+	"951",
+	"971",
+	"991",
+	"999",
+	"300",
+	"100",
+	"701",
+]
+
+
+@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(phone_like)
+@example("0893-74793303")  # a Tibetan area code with one digit too many: possible, not valid
+@example("+86 893 74793303")
+@example("0086 12 3456 7890")  # +86 12...: a carrier code for phonenumbers
+@example("01012345678")
+@example("013612345678")
+@example("0731-66330888-3887")
+def test_phone_shortcuts_give_what_phonenumbers_gives(value):
+	assert _normalize_phone(value, "CN") == _normalize_phone(value, "CN", fast=False)
+
+
+def test_phone_landline_shortcut_is_taken_and_agrees_for_every_area_code_and_length():
+	rnd = random.Random(7)
+	taken = 0
+	for area in AREA_CODES:
+		for length in range(5, 10):
+			subscriber = str(rnd.randint(2, 9)) + "".join(rnd.choices("0123456789", k=length - 1))
+			for prefix, sep in (("0", "-"), ("0", " "), ("+86 ", " "), ("0086-", "-"), ("(0", ")")):
+				value = f"{prefix}{area}{sep}{subscriber}"
+				assert _normalize_phone(value, "CN") == _normalize_phone(value, "CN", fast=False), value
+				taken += _cn_landline("".join(ch for ch in value if ch not in " -()")) is not None
+	assert taken > len(AREA_CODES) * 5 * 2  # the shortcut answered most of them (all the trunk-0 forms)
 
 
 # ---- RuleSet.prepare / compare -----------------------------------------------------------------------

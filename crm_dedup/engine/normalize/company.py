@@ -95,7 +95,19 @@ def _load_regions() -> tuple[tuple[str, ...], tuple[str, ...]]:
 
 REGIONS, _REGIONS2 = _load_regions()
 _REGION_SET = frozenset(REGIONS)
-_REGION_LENS = sorted({len(r) for r in REGIONS}, reverse=True)
+
+
+def _lengths_by(pick) -> dict[str, tuple[int, ...]]:
+	"""{character: the lengths of the region names with that first (or last) character, longest first}: a
+	name can only start (end) with a region whose first (last) character it starts (ends) with."""
+	out: dict[str, set[int]] = {}
+	for r in REGIONS:
+		out.setdefault(pick(r), set()).add(len(r))
+	return {ch: tuple(sorted(ns, reverse=True)) for ch, ns in out.items()}
+
+
+_REGION_LENS_BY_FIRST = _lengths_by(lambda r: r[0])
+_REGION_LENS_BY_LAST = _lengths_by(lambda r: r[-1])
 
 
 # A branch is named after its company: 金陵餐饮有限公司上海浦东分公司 is a branch of 金陵餐饮有限公司, whatever
@@ -106,6 +118,8 @@ _COMPANY_WORDS = ("股份有限公司", "有限责任公司", "有限公司", "�
 
 def _cut_branch(s: str) -> str:
 	"""``<company><place><branch word>`` -> ``<company>``: the name up to its first legal form."""
+	if not s.endswith(BRANCH_WORDS):
+		return s
 	for word in BRANCH_WORDS:
 		if s.endswith(word):
 			head = s[: -len(word)]
@@ -117,28 +131,35 @@ def _cut_branch(s: str) -> str:
 	return s
 
 
+_LEGAL_ENDS = tuple(LEGAL_CN)
+
+
 def _strip_legal_suffix(s: str) -> str:
+	"""Strips the longest legal form the name ends with (never the whole name), then a trailing region, and
+	again while either changed something."""
 	changed = True
 	while changed and s:
 		changed = False
-		for suf in LEGAL_CN:
-			if s.endswith(suf) and len(s) > len(suf):
-				s = s[: -len(suf)]
-				changed = True
-				break
-		for n in _REGION_LENS:  # a trailing region: 金陵餐饮南京 (from 金陵餐饮南京分公司)
-			if len(s) - n >= _MIN_CORE + 1 and s[-n:] in _REGION_SET:
-				s = s[:-n]
-				changed = True
-				break
+		if s.endswith(_LEGAL_ENDS):
+			for suf in LEGAL_CN:
+				if s.endswith(suf) and len(s) > len(suf):
+					s = s[: -len(suf)]
+					changed = True
+					break
+		if s:  # a trailing region: 金陵餐饮南京 (from 金陵餐饮南京分公司)
+			for n in _REGION_LENS_BY_LAST.get(s[-1], ()):
+				if len(s) - n >= _MIN_CORE + 1 and s[-n:] in _REGION_SET:
+					s = s[:-n]
+					changed = True
+					break
 	return s
 
 
 def _strip_region_prefix(s: str) -> str:
 	changed = True
-	while changed:
+	while changed and s:
 		changed = False
-		for n in _REGION_LENS:
+		for n in _REGION_LENS_BY_FIRST.get(s[0], ()):
 			if len(s) - n > _MIN_CORE and s[:n] in _REGION_SET:
 				s = s[n:]
 				changed = True

@@ -29,6 +29,8 @@ _NON_DIGIT = re.compile(r"[^0-9]+")
 _LETTERS = re.compile(r"[^\W\d_]+")
 _LAYOUT = re.compile(r"[\s\-().]+")
 _CN_MOBILE = re.compile(r"^(?:0086|\+?86)?(1[3-9][0-9]{9})$")
+_CN_TRUNK = re.compile(r"^0([1-9][0-9]{6,11})$")  # 0574 36045811
+_CN_INTL = re.compile(r"^(?:0086|\+86)([1-9][0-9]{6,11})$")  # 0086 574 36045811, +86 574 36045811
 _MAX_LEN = 64  # longer strings are not phone numbers; only their digits are kept...
 _MAX_READ = 1024  # ...and only from their first characters
 _MIN_DIGITS = 5  # the shortest numbers a customer has (95555 service lines); fewer digits are placeholders
@@ -86,9 +88,65 @@ def _e164(num: phonenumbers.PhoneNumber) -> str:
 	return phonenumbers.format_number(num, phonenumbers.PhoneNumberFormat.E164)
 
 
+def _desc_matcher(desc: phonenumbers.PhoneNumberDesc):
+	"""phonenumbers' own test of a national number against a number description: a possible length and a
+	full match of the pattern (``phonenumberutil._is_number_matching_desc``), with the pattern compiled once."""
+	lengths = frozenset(desc.possible_length)
+	pattern = re.compile(desc.national_number_pattern)
+	return lambda national: (
+		(not lengths or len(national) in lengths) and pattern.fullmatch(national) is not None
+	)
+
+
+_CN_META = phonenumbers.PhoneMetadata.metadata_for_region("CN")
+_CN_GENERAL = _desc_matcher(_CN_META.general_desc)
+_CN_FIXED = _desc_matcher(_CN_META.fixed_line)
+_CN_LENGTHS = frozenset(_CN_META.general_desc.possible_length) - frozenset(
+	_CN_META.general_desc.possible_length_local_only
+)
+
+
+def _cn_landline(flat: str) -> str | None:
+	"""E.164 of a Chinese number written as digits after a trunk 0, +86 or 0086, without a phonenumbers parse
+	(the costly part of normalising a million numbers), where what parse would give is certain:
+
+	- ``0`` + 7 to 12 digits not starting with 0: parse strips the trunk 0 (no CN number pattern starts with
+	  0, so the original is never "viable"), every length from 7 to 12 is a possible CN length, so the number
+	  is kept and is possible: E.164 is +86 and those digits;
+	- ``+86``/``0086`` + digits that phonenumbers' own metadata calls a valid fixed line and that cannot be
+	  read as a carrier code (11, 12, 179): parse keeps them as they are.
+
+	Anything else returns None and parse decides. tests/test_properties.py checks both against the full path.
+	"""
+	if m := _CN_TRUNK.match(flat):
+		return "+86" + m.group(1) if len(m.group(1)) in _CN_LENGTHS else None
+	if m := _CN_INTL.match(flat):
+		national = m.group(1)
+		if not national.startswith(("11", "12", "179")) and _CN_GENERAL(national) and _CN_FIXED(national):
+			return "+86" + national
+	return None
+
+
 @lru_cache(maxsize=200_000)
 def normalize_phone(value: str, region: str = "CN") -> str:
 	"""E.164 for a parseable number, else ``#`` + digits, else ``""`` (no digits at all)."""
+	return _normalize_phone(value, region)
+
+
+def _normalize_phone(value: str, region: str = "CN", fast: bool = True) -> str:
+	"""``normalize_phone`` uncached; ``fast=False`` skips the shortcuts for Chinese numbers (tests prove the
+	shortcuts give what the full path gives)."""
+	if (
+		fast
+		and region == "CN"
+		and value.__class__ is str
+		and len(value) == 11
+		and value.isascii()
+		and value.isdigit()
+		and value[0] == "1"
+		and value[1] in "3456789"
+	):
+		return "+86" + value  # a plain mobile number, by far the most common value
 	text = as_text(value)
 	if not text.strip():
 		return ""
@@ -108,8 +166,12 @@ def normalize_phone(value: str, region: str = "CN") -> str:
 	digits = _NON_DIGIT.sub("", text)
 	if len(digits) < _MIN_DIGITS or digits.count(digits[0]) == len(digits):
 		return ""  # "0", "-", "110", "00000000": placeholders, not numbers two customers can share
-	if region == "CN" and (m := _CN_MOBILE.match(_LAYOUT.sub("", text))):
-		return "+86" + m.group(1)
+	if region == "CN":
+		flat = _LAYOUT.sub("", text)
+		if m := _CN_MOBILE.match(flat):
+			return "+86" + m.group(1)
+		if fast and (e164 := _cn_landline(flat)):
+			return e164
 	num = _parse(text, region)
 	if num is not None and phonenumbers.is_possible_number(num):
 		return _e164(num)

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from functools import lru_cache
 
 import opencc
 
 _T2S = opencc.OpenCC("t2s")
-# Characters kept by normalize_text: letters and digits of every script.
-_KEEP = ("L", "N")
+# Characters dropped by normalize_text: all but letters and digits of every script. ``[\W_]`` is exactly the
+# characters whose Unicode category is not L* or N* (str.isalnum); tests/test_properties.py checks every code
+# point against unicodedata.category.
+_NOT_ALNUM = re.compile(r"[\W_]+")
 
 
 def as_text(value: object) -> str:
@@ -50,10 +53,8 @@ def fold(text: str) -> str:
 
 
 def strip_punct(text: str) -> str:
-	"""Keeps only letters and digits (any script)."""
-	if text.isascii():
-		return "".join(ch for ch in text if ch.isalnum())
-	return "".join(ch for ch in text if unicodedata.category(ch)[0] in _KEEP)
+	"""Keeps only letters and digits (any script: Unicode categories L* and N*)."""
+	return _NOT_ALNUM.sub("", text)
 
 
 @lru_cache(maxsize=200_000)
