@@ -254,3 +254,62 @@ def test_scan_and_check_agree_with_brute_force(records):
 		for m in check_record(FUZZY_RULES, r, idx, exclude=[i]):
 			found.add((tuple(sorted((i, m.id))), m.rule))
 	assert found == expected
+
+
+# ---- the forked-worker path gives what the in-process path gives --------------------------------------
+def _variant_records(n: int, seed: int) -> list[tuple[str, dict]]:
+	"""n records of mostly distinct values, with shared phones, e-mails, tax ids, names and typos drawn
+	often enough that every rule of FUZZY_RULES fires (the "loose" one blocks on two blank="ignore"
+	conditions) and records join into many small clusters."""
+	import random
+
+	rnd = random.Random(seed)
+	heads, trades = "金陵远大华强酷然秦淮西湖长江黄河", ["餐饮", "科技", "电子", "养生会所", "茶业"]
+	surnames, given = (
+		"张王李赵陈刘黄周吴徐孙胡朱高林何郭马罗梁",
+		"伟芳娜敏静丽强磊军洋勇艳杰涛明超秀霞平刚桂英华建国志红玉兰德福",
+	)
+	out = []
+	for i in range(1, n + 1):
+		name = rnd.choice(heads) + rnd.choice(heads) + rnd.choice(trades) + str(rnd.randint(1, 12))
+		if rnd.random() < 0.1:  # a typo
+			k = rnd.randrange(len(name))
+			name = name[:k] + rnd.choice(heads) + name[k + 1 :]
+		rec = {
+			"customer_name": rnd.choice(["", "南京", "上海"])
+			+ name
+			+ rnd.choice(["有限公司", "", "(南京)有限公司"]),
+			"contact_person": rnd.choice(surnames) + rnd.choice(given) + rnd.choice(given),
+			"phone_1": f"0{rnd.choice(['10', '21', '25', '571'])}-{rnd.randint(2000000, 2000000 + 8 * n)}",
+			"phone_3": rnd.choice(["", "", f"+86 13{rnd.randint(0, 8 * n):09d}"]),
+			"mobile_no": f"13{rnd.randint(0, 8 * n):09d}",
+			"email_id": rnd.choice(["", f"u{rnd.randint(1, 8 * n)}@x.cn"]),
+			"city": rnd.choice(CITY),
+			"tax_id": rnd.choice(TAX) if rnd.random() < 0.01 else "",
+		}
+		if rnd.random() < 0.05:
+			rec["contact_person"] = rnd.choice(PERSON)
+		elif rnd.random() < 0.1:
+			rec["contact_person"] = ""
+		out.append((f"R{i:05d}", rec))
+	return out
+
+
+def test_scan_in_worker_processes_gives_the_in_process_result(monkeypatch):
+	import multiprocessing
+
+	from crm_dedup.engine import scan
+
+	if "fork" not in multiprocessing.get_all_start_methods():
+		pytest.skip("worker processes are forked; this platform cannot fork")
+	# small chunks, so that 1,500 records take the worker path for keys and for comparisons
+	monkeypatch.setattr(scan, "_CHUNK", 100)
+	monkeypatch.setattr(scan, "_PAIR_CHUNK", 500)
+	records = _variant_records(1500, seed=3)
+	one = scan_records(FUZZY_RULES, records, workers=1)
+	two = scan_records(FUZZY_RULES, records, workers=2)
+	assert one.stats["compared"] >= 4 * scan._PAIR_CHUNK  # the comparisons were spread over workers too
+	assert {m.rule for _, _, m in one.pairs} == {r.name for r in FUZZY_RULES.rules}  # every rule fired
+	assert len(one.clusters) >= 50
+	assert [(a, b, m.to_dict()) for a, b, m in two.pairs] == [(a, b, m.to_dict()) for a, b, m in one.pairs]
+	assert two.clusters == one.clusters and two.stats == one.stats

@@ -158,6 +158,7 @@ def _affix_keys(prefix: str, s: str, n: int, threshold: float = 100.0) -> list[s
 	return keys
 
 
+@lru_cache(maxsize=64)
 def _min_typo_len(threshold: float) -> int:
 	"""The shortest value whose one-character deletion can still score ``threshold``: a value of length L
 	and one of length L-1 score at most 100 * (2L-2)/(2L-1) (a substitution scores less, 100 * (L-1)/L)."""
@@ -188,6 +189,7 @@ def _typo_keys(prefix: str, s: str, threshold: float) -> list[str]:
 	return keys
 
 
+@lru_cache(maxsize=64)
 def _min_gap_len(threshold: float) -> int:
 	"""The shortest value that can still score ``threshold`` against itself with two characters inserted
 	(100 * 2L / (2L + 2)); never below 4, where the first two and last two characters are the whole value."""

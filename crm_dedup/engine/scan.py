@@ -77,9 +77,52 @@ _WORK: tuple[RuleSet, list] | None = None  # what forked workers read (inherited
 KeyHashes = tuple[tuple[int, ...], ...]  # per rule (in rules.rules order): hash() of each key
 
 
-def _hashed_keys(rules: RuleSet, p: Prepared) -> KeyHashes:
+KeyPlan = tuple  # per rule: ((namespace or None, signature, threshold, comparator keys function), ...)
+
+
+def key_plan(rules: RuleSet) -> KeyPlan:
+	"""What ``_hashed_keys`` computes for each rule: its blocking conditions, each with the namespace its keys
+	need. A rule blocking on one condition needs none (buckets are per rule); with several, a key is
+	namespaced by its condition's index, as ``RuleSet.rule_keys`` does."""
+	plan = []
+	for rule in rules.rules:
+		conds = []
+		for i in rule.blocking_conditions:
+			cond = rule.conditions[i]
+			threshold = cond.threshold if cond.match in FUZZY_TYPES else 100.0
+			ns = i if len(rule.blocking_conditions) > 1 else None
+			conds.append((ns, cond.signature, threshold, COMPARATORS[cond.match].keys))
+		plan.append(tuple(conds))
+	return tuple(plan)
+
+
+def _hashed_keys(plan: KeyPlan, values: Mapping[tuple, list]) -> KeyHashes:
+	"""Per rule, ``hash()`` of each of the record's blocking keys: two records share a hash under a rule
+	exactly when ``RuleSet.rule_keys`` gives them a common key (up to 64-bit hash collisions, see ``_keyed``).
+	A key may repeat within a rule; bucketing ignores repeats. Rules blocking on the same values at the same
+	threshold share the work."""
 	memo: dict = {}
-	return tuple(tuple(hash(k) for k in rules.rule_keys(r, p, memo)) for r in rules.rules)
+	out = []
+	for conds in plan:
+		if len(conds) == 1:
+			ns, sig, threshold, keys = conds[0]
+			got = memo.get((sig, threshold))
+			if got is None:
+				got = memo[(sig, threshold)] = tuple(
+					[hash(k) for v in values[sig] for k in keys(v.norm, threshold)]
+				)
+			out.append(got)
+			continue
+		hashes = []
+		for ns, sig, threshold, keys in conds:
+			got = memo.get((sig, threshold))
+			if got is None:
+				got = memo[(sig, threshold)] = tuple(
+					[hash(k) for v in values[sig] for k in keys(v.norm, threshold)]
+				)
+			hashes += [hash((ns, h)) for h in got]
+		out.append(tuple(hashes))
+	return tuple(out)
 
 
 def ready_signatures(rules: RuleSet) -> list[tuple]:
@@ -95,11 +138,12 @@ def _key_chunk(bounds: tuple[int, int]) -> list[tuple[KeyHashes, Norms, Packed]]
 	"""In a worker: each record's key hashes per rule, and its ready values (norms, and in full) as tuples."""
 	rules, items = _WORK
 	ready = ready_signatures(rules)
+	plan = key_plan(rules)
 	out = []
 	for n in range(*bounds):
-		rid, rec = items[n]
+		rec = items[n][1]
 		values = LazyValues(rules, rec)
-		keys = _hashed_keys(rules, Prepared(str(rid), rec, values))
+		keys = _hashed_keys(plan, values)
 		vals = [values[sig] for sig in ready]
 		out.append(
 			(
@@ -165,9 +209,10 @@ def _keyed(
 	count = len(items)
 	n_workers = _workers(workers, count)
 	if n_workers <= 1 or count < 2 * _CHUNK:
-		for rid, rec in items:
+		plan = key_plan(rules)
+		for _, rec in items:
 			values = LazyValues(rules, rec)
-			yield _hashed_keys(rules, Prepared(str(rid), rec, values)), None, values
+			yield _hashed_keys(plan, values), None, values
 		return
 	bounds = [(s, min(s + _CHUNK, count)) for s in range(0, count, _CHUNK)]
 	_WORK = (rules, items)
