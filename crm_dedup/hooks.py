@@ -37,7 +37,13 @@ ignore_links_on_delete = ["Dedup Key", "Dedup Collision Log"]
 # a merge log (its survivor is a Dynamic Link) never stops that record from being deleted (crm_dedup.merge)
 ignore_links_on_delete += ["Dedup Merge Log"]
 # scan results and "not a duplicate" pairs keep pointing at merged-away / deleted records and rules
-ignore_links_on_delete += ["Dedup Scan", "Duplicate Set", "Duplicate Set Member", "Duplicate Set Pair", "Dedup Not Duplicate"]
+ignore_links_on_delete += [
+	"Dedup Scan",
+	"Duplicate Set",
+	"Duplicate Set Member",
+	"Duplicate Set Pair",
+	"Dedup Not Duplicate",
+]
 
 # ---- batch scans (crm_dedup.scans) ---------------------------------------------------------------------
 scheduler_events = {
