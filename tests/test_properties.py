@@ -331,3 +331,31 @@ def test_compare_is_symmetric_on_shuffled_realistic_records(example_rules_path, 
 		pa, pb = rules.prepare(a), rules.prepare(b)
 		ab, ba = rules.compare(pa, pb), rules.compare(pb, pa)
 		assert (ab and (ab.rule, round(ab.score, 6))) == (ba and (ba.rule, round(ba.score, 6)))
+
+
+@FAST
+@given(st.from_regex(r"[0-9]{17}", fullmatch=True))
+def test_ric_checksum_precheck_agrees_with_stdnum(body):
+	# the precheck that lets normalize_id_code skip stdnum's ric.is_valid must accept exactly stdnum's check digit
+	from stdnum.cn import ric
+
+	from crm_dedup.engine.normalize.idcode import _ric_checksum_ok
+
+	right = ric.calc_check_digit(body + "?")  # it takes the whole number and ignores the last character
+	assert [c for c in "0123456789X" if _ric_checksum_ok(body + c)] == [right]
+
+
+@FAST
+@given(record, record)
+@example({"customer_name": "金陵餐饮有限公司"}, {"customer_name": "金陵餐饮有限责任公司"})
+@example({"customer_name": "金陵餐饮"}, {"customer_name": "金灵餐饮"})
+def test_comparator_score_is_the_score_of_compare(a, b):
+	# the batch scan scores with Comparator.score; explanations come from Comparator.compare
+	from crm_dedup.engine.match import COMPARATORS
+
+	pa, pb = RULES.prepare(a), RULES.prepare(b)
+	for (fields, match), va in pa.values.items():
+		cmp = COMPARATORS[match]
+		for x in va:
+			for y in pb.values[(fields, match)]:
+				assert cmp.score(x.norm, y.norm) == cmp.compare(x.norm, y.norm).score

@@ -247,7 +247,14 @@ class RuleSet:
 		out: list[Value] = []
 		seen = set()
 		for f in cond.fields:
-			for raw in raw_values(record.get(f)):
+			value = record.get(f)
+			if value.__class__ is str:  # the common case, as raw_values would give it
+				if not value or value.isspace():
+					continue
+				raws = (value,)
+			else:
+				raws = raw_values(value)
+			for raw in raws:
 				for part in cmp.split(raw):
 					prepared = cmp.prepare(part, region)
 					if prepared is None:

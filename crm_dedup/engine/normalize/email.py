@@ -14,6 +14,7 @@ from .text import as_text
 
 _SPLIT = re.compile(r"[\s;,，；、]+")
 _STOP = re.compile(r"[\s<>()\[\]{}\"'`,;:@]")
+_STOP_BUT_AT = re.compile(r"[\s<>()\[\]{}\"'`,;:]")
 _MAX_READ = 1024  # an address field longer than this holds something else; only its beginning is read
 _TRIM = re.compile(r"^[\s<>()\[\]{}\"'`]+|[\s<>()\[\]{}\"'`]+$")
 
@@ -29,6 +30,8 @@ def _address_in(text: str) -> str:
 
 	A linear scan: a regular expression for this backtracks quadratically over a long run without an ``@``."""
 	at = text.find("@")
+	if 0 < at < len(text) - 1 and text.find("@", at + 1) == -1 and _STOP_BUT_AT.search(text) is None:
+		return text  # the common case, a bare address: the scan below would return all of it
 	while at != -1:
 		start = at
 		while start > 0 and not _STOP.match(text, start - 1):

@@ -49,6 +49,8 @@ def split_phones(value: object) -> list[str]:
 	text = as_text(value).strip()
 	if not text:
 		return []
+	if text.isalnum():  # no separator or blank at all: one value (the common case)
+		return [text]
 	out: list[str] = []
 	for part in _SPLIT.split(text):
 		part = part.strip()
