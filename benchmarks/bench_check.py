@@ -1,7 +1,7 @@
 """Times ``check_record`` against a 1,000,000-record SQLite index, and a naive scan for comparison.
 
 	python benchmarks/generate.py --rows 1004000 --seed 1 -o benchmarks/out/customers_1m.csv
-	python benchmarks/bench_check.py benchmarks/out/customers_1m.csv --db benchmarks/out/index_1m.sqlite
+	python benchmarks/bench_check.py benchmarks/out/customers_1m.csv --db benchmarks/out/index.sqlite
 
 From the generated file, ``--queries`` rows are held out: half are duplicates (their customer has other
 rows, which stay in the index) and half are new (their customer has no other row). Every other row is put
