@@ -1029,39 +1029,18 @@ def _write_sets(new_sets: list[dict], updates: list[dict], now: Any) -> None:
 	everything = new_sets + updates
 	member_rows = []
 	pair_rows = []
+
+	def child_rows(d: dict, table: str, fields) -> list[tuple]:
+		"""The child rows of one set as INSERT tuples: standard columns, then ``fields``."""
+		return [
+			(frappe.generate_hash(length=12), now, now, user, user, 0, d["name"], SET_DOCTYPE, table, idx)
+			+ tuple(row.get(f) for f in fields)
+			for idx, row in enumerate(d[table], 1)
+		]
+
 	for d in everything:
-		for idx, row in enumerate(d["members"], 1):
-			member_rows.append(
-				(
-					frappe.generate_hash(length=12),
-					now,
-					now,
-					user,
-					user,
-					0,
-					d["name"],
-					SET_DOCTYPE,
-					"members",
-					idx,
-					*(row.get(f) for f in MEMBER_FIELDS),
-				)
-			)
-		for idx, row in enumerate(d["pairs"], 1):
-			pair_rows.append(
-				(
-					frappe.generate_hash(length=12),
-					now,
-					now,
-					user,
-					user,
-					0,
-					d["name"],
-					SET_DOCTYPE,
-					"pairs",
-					idx,
-					*(row.get(f) for f in PAIR_FIELDS),
-				)
-			)
+		member_rows += child_rows(d, "members", MEMBER_FIELDS)
+		pair_rows += child_rows(d, "pairs", PAIR_FIELDS)
 	if member_rows:
 		frappe.db.bulk_insert(MEMBER_DOCTYPE, [*CHILD_STD, *MEMBER_FIELDS], member_rows, chunk_size=5000)
 	if pair_rows:
