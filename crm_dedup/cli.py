@@ -405,6 +405,15 @@ def build_parser() -> argparse.ArgumentParser:
 	return parser
 
 
+def _silence_stdout() -> None:
+	"""Points stdout at /dev/null, so that flushing it at exit does not raise BrokenPipeError again."""
+	try:
+		devnull = os.open(os.devnull, os.O_WRONLY)
+		os.dup2(devnull, sys.stdout.fileno())
+	except (OSError, AttributeError, ValueError):  # no real file descriptor behind sys.stdout
+		pass
+
+
 def main(argv: list[str] | None = None) -> int:
 	parser = build_parser()
 	args = parser.parse_args(argv)
@@ -413,6 +422,11 @@ def main(argv: list[str] | None = None) -> int:
 	except DedupError as e:
 		print(f"crm-dedup: error: {e}", file=sys.stderr)
 		return 2
+	except BrokenPipeError:
+		# the reader went away (``crm-dedup scan ... | head``): stop quietly, as a command killed by SIGPIPE does;
+		# output files are complete (they are renamed into place before the report is printed)
+		_silence_stdout()
+		return 141
 	except OSError as e:
 		print(f"crm-dedup: error: {e.strerror or e}: {e.filename or ''}".rstrip(": "), file=sys.stderr)
 		return 2

@@ -149,6 +149,22 @@ def test_scan_output_to_a_pipe_writes_into_it_and_keeps_it(tmp_path, capsys):
 	assert len(got[0].splitlines()) == 1 + len(EXPECTED_PAIRS)
 
 
+def test_scan_into_a_closed_pipe_stops_quietly(tmp_path):
+	# crm-dedup scan ... | head: the report's reader goes away. `true` exits before Python has even started,
+	# so the first write meets a closed pipe: no traceback, no error line, exit 141 (as if killed by SIGPIPE)
+	proc = subprocess.run(
+		f"set -o pipefail; {sys.executable} -m crm_dedup.cli scan {CSV_IN} --rules {RULES} --id-column id | true",
+		shell=True,
+		executable="/bin/bash",
+		capture_output=True,
+		text=True,
+		cwd=ROOT,
+		timeout=120,
+	)
+	assert proc.stderr == ""
+	assert proc.returncode == 141
+
+
 # ---- index / check -----------------------------------------------------------------------------------
 def index_count(db: Path) -> tuple[int, int]:
 	con = sqlite3.connect(db)
