@@ -104,24 +104,15 @@ def _hashed_keys(plan: KeyPlan, values: Mapping[tuple, list]) -> KeyHashes:
 	memo: dict = {}
 	out = []
 	for conds in plan:
-		if len(conds) == 1:
-			ns, sig, threshold, keys = conds[0]
-			got = memo.get((sig, threshold))
-			if got is None:
-				got = memo[(sig, threshold)] = tuple(
-					[hash(k) for v in values[sig] for k in keys(v.norm, threshold)]
-				)
-			out.append(got)
-			continue
-		hashes = []
+		hashes: tuple = ()
 		for ns, sig, threshold, keys in conds:
 			got = memo.get((sig, threshold))
 			if got is None:
 				got = memo[(sig, threshold)] = tuple(
 					[hash(k) for v in values[sig] for k in keys(v.norm, threshold)]
 				)
-			hashes += [hash((ns, h)) for h in got]
-		out.append(tuple(hashes))
+			hashes += got if ns is None else tuple([hash((ns, h)) for h in got])
+		out.append(hashes)
 	return tuple(out)
 
 
@@ -341,7 +332,6 @@ def _scan(rules, records, cap, window, progress, total, skip_pairs, workers) -> 
 					for j in range(i + 1, size):
 						code = base + members[j]  # members are in record order
 						pair_rules[code] = get(code, 0) | bit
-		del shared
 	del buckets
 
 	# Conditions every record has values for (the blocking ones) are checked first on the plain prepared
@@ -370,7 +360,20 @@ def _scan(rules, records, cap, window, progress, total, skip_pairs, workers) -> 
 			got = norm_list[i] = tuple(tuple(v.norm for v in src[sig]) for sig in ready_sigs)
 		return got
 
-	blank = -1.0  # the score of a condition with a blank side
+	blank = -1.0
+
+	def best_score(equality: bool, scorer, na: tuple, nb: tuple) -> float:
+		"""The best score of condition values na x nb, as compare_rule computes it (-1: a side is blank)."""
+		if not na or not nb:
+			return blank
+		if len(na) == 1 and len(nb) == 1:
+			if equality:
+				return 100.0 if na[0] == nb[0] else 0.0
+			return scorer(na[0], nb[0])
+		if equality:
+			return 100.0 if any(x in nb for x in na) else 0.0
+		return max(scorer(x, y) for x in na for y in nb)
+
 	skip = skip_pairs or set()
 	by_mask: dict[int, list[int]] = {}
 
@@ -388,32 +391,14 @@ def _scan(rules, records, cap, window, progress, total, skip_pairs, workers) -> 
 			to_eval = by_mask.get(mask)
 			if to_eval is None:
 				to_eval = by_mask[mask] = [r for r in range(n_rules) if mask >> r & 1]
-			va = norm_list[a]
-			if va is None:
-				va = norms(a)
-			vb = norm_list[b]
-			if vb is None:
-				vb = norms(b)
+			va, vb = norms(a), norms(b)
 			scores: dict[int, float] = {}
 			maybe = []
 			for r in to_eval:
 				for equality, k, scorer, threshold, ignore in checks[r]:
 					sc = scores.get(k)
 					if sc is None:
-						# the best score of the condition's values na x nb, as compare_rule computes it
-						na, nb = va[k], vb[k]
-						if not na or not nb:
-							sc = blank
-						elif len(na) == 1 and len(nb) == 1:
-							if equality:
-								sc = 100.0 if na[0] == nb[0] else 0.0
-							else:
-								sc = scorer(na[0], nb[0])
-						elif equality:
-							sc = 100.0 if any(x in nb for x in na) else 0.0
-						else:
-							sc = max(scorer(x, y) for x in na for y in nb)
-						scores[k] = sc
+						sc = scores[k] = best_score(equality, scorer, va[k], vb[k])
 					if sc == blank:
 						if ignore:
 							continue
