@@ -739,19 +739,7 @@ def _set_pairs(set_names: Iterable[str]) -> dict[str, list[dict]]:
 		for row in frappe.get_all(
 			PAIR_DOCTYPE,
 			filters={"parenttype": SET_DOCTYPE, "parent": ["in", set_names[start : start + 1000]]},
-			fields=[
-				"parent",
-				"doctype_a",
-				"name_a",
-				"doctype_b",
-				"name_b",
-				"rule",
-				"action",
-				"score",
-				"matched_fields",
-				"explanation",
-				"not_duplicate",
-			],
+			fields=["parent", *PAIR_FIELDS],
 			order_by="idx asc",
 		):
 			out[row.pop("parent")].append(row)
@@ -1162,10 +1150,11 @@ def add_pair_to_sets(doctype: str, a: str, b: str, match: Match, scan: str | Non
 	return target
 
 
-def _open_sets_for(doctype: str, names: list[str]) -> tuple[dict[str, str], dict[str, dict]]:
+def _open_set_names(doctype: str, names: list[str]) -> list[str]:
+	"""The open duplicate sets any of these records is a member of."""
 	s = frappe.qb.DocType(SET_DOCTYPE)
 	m = frappe.qb.DocType(MEMBER_DOCTYPE)
-	set_names = (
+	return (
 		frappe.qb.from_(m)
 		.join(s)
 		.on(s.name == m.parent)
@@ -1174,9 +1163,14 @@ def _open_sets_for(doctype: str, names: list[str]) -> tuple[dict[str, str], dict
 		.where((s.status == "Open") & (m.member_doctype == doctype) & m.member_name.isin(names))
 		.run(pluck=True)
 	)
+
+
+def _open_sets_for(doctype: str, names: list[str]) -> tuple[dict[str, str], dict[str, dict]]:
+	set_names = _open_set_names(doctype, names)
 	by_member: dict[str, str] = {}
 	sets: dict[str, dict] = {}
 	if set_names:
+		m = frappe.qb.DocType(MEMBER_DOCTYPE)
 		for parent, member in (
 			frappe.qb.from_(m)
 			.select(m.parent, m.member_name)
@@ -1486,17 +1480,7 @@ def get_record_sets(doctype: str, name: str) -> list[dict]:
 	"""The open duplicate sets of one record with their other members (for the form's indicator). Names of
 	records the user may not read are masked; the set link is given only to users who may read sets."""
 	frappe.has_permission(doctype, "read", name, throw=True)
-	s = frappe.qb.DocType(SET_DOCTYPE)
-	m = frappe.qb.DocType(MEMBER_DOCTYPE)
-	set_names = (
-		frappe.qb.from_(m)
-		.join(s)
-		.on(s.name == m.parent)
-		.select(s.name)
-		.distinct()
-		.where((s.status == "Open") & (m.member_doctype == doctype) & (m.member_name == name))
-		.run(pluck=True)
-	)
+	set_names = _open_set_names(doctype, [name])
 	if not set_names:
 		return []
 	from crm_dedup.events import can_read, mask
