@@ -214,7 +214,7 @@ class CompanyName(Comparator):
 		return Compared(ratio(a, b))
 
 	def score(self, a, b):
-		return 100.0 if a == b else Indel.normalized_similarity(a, b) * 100.0
+		return 100.0 if a == b else ratio(a, b)
 
 	def keys(self, norm, threshold=100.0):
 		if norm.isascii():
@@ -265,7 +265,7 @@ class Fuzzy(Comparator):
 		return Compared(100.0 if a == b else ratio(a, b))
 
 	def score(self, a, b):
-		return 100.0 if a == b else Indel.normalized_similarity(a, b) * 100.0
+		return 100.0 if a == b else ratio(a, b)
 
 	def keys(self, norm, threshold=100.0):
 		if norm.isascii():
