@@ -12,7 +12,6 @@ on_update / on_trash / after_rename  ->  crm_dedup.key_index.
 
 from __future__ import annotations
 
-import importlib
 import json
 from collections.abc import Callable
 from typing import Any
@@ -44,6 +43,12 @@ def before_validate(doc: Any, method: str | None = None) -> None:
 		doc.flags.dedup_override_requested = True
 
 
+def before_insert(doc: Any, method: str | None = None) -> None:
+	"""Marks every document inserted in this process, so that a refused save can tell the records its own
+	hooks created (key_index.forget_refused)."""
+	doc.flags.crm_dedup_inserted = True
+
+
 def validate(doc: Any, method: str | None = None) -> None:
 	if _skip(doc) or doc.doctype not in bridge.config()["targets"]:
 		return
@@ -58,13 +63,19 @@ def validate(doc: Any, method: str | None = None) -> None:
 		fields = comp.query_fields(doc.doctype, event)
 		if before is not None and unchanged(before, doc, fields):
 			return  # no rule field changed: not re-checked
-	hits = bridge.find_duplicates(doc, doc.doctype, event=event, lock=True)
-	if is_import:
-		handler = _import_handler()
-		if handler is not None:
-			handler(doc, hits)
-			return
-	act(doc, hits, event)
+	key_index.enter(doc)
+	try:
+		hits = bridge.find_duplicates(doc, doc.doctype, event=event, lock=True)
+		if is_import:
+			data_import_handler()(doc, hits)
+		else:
+			act(doc, hits, event)
+		# the keys are written now, under the locks, before any later hook of this save can commit
+		key_index.index_doc(doc)
+	except (DedupDuplicateError, DedupWarning, key_index.DedupBusyError):
+		key_index.leave(doc)
+		key_index.forget_refused(doc)
+		raise
 
 
 def on_update(doc: Any, method: str | None = None) -> None:
@@ -80,7 +91,13 @@ def on_update(doc: Any, method: str | None = None) -> None:
 		and unchanged(before, doc, comp.index_fields(doc.doctype))
 	):
 		return
+	key_index.enter(doc)
 	key_index.index_doc(doc)
+
+
+def on_change(doc: Any, method: str | None = None) -> None:
+	"""The last event of a save: its key locks are released by the next commit (or rollback)."""
+	key_index.leave(doc)
 
 
 def on_trash(doc: Any, method: str | None = None) -> None:
@@ -376,15 +393,9 @@ def is_data_import(doc: Any) -> bool:
 	return isinstance(ref, dict) and ref.get("doctype") == "Data Import"
 
 
-def _import_handler() -> Callable[[Any, list[DuplicateHit]], Any] | None:
-	"""crm_dedup.data_import.on_import_row when the Data Import feature is installed."""
-	try:
-		data_import = importlib.import_module("crm_dedup.data_import")
-	except ModuleNotFoundError as e:
-		if e.name == "crm_dedup.data_import":
-			return None
-		raise
-	return getattr(data_import, "on_import_row", None)
+def data_import_handler() -> Callable[[Any, list[DuplicateHit]], Any]:
+	"""crm_dedup.data_import.on_import_row (looked up at call time: data_import imports this module)."""
+	return frappe.get_attr("crm_dedup.data_import.on_import_row")
 
 
 def _skip(doc: Any) -> bool:

@@ -18,9 +18,11 @@ app_include_js = "crm_dedup.bundle.js"
 # doctypes that no enabled rule touches.
 doc_events = {
 	"*": {
+		"before_insert": ["crm_dedup.events.before_insert"],
 		"before_validate": ["crm_dedup.events.before_validate"],
 		"validate": ["crm_dedup.events.validate"],
 		"on_update": ["crm_dedup.events.on_update"],
+		"on_change": ["crm_dedup.events.on_change"],
 		"on_trash": ["crm_dedup.events.on_trash"],
 		"after_rename": ["crm_dedup.events.after_rename"],
 	},
@@ -31,6 +33,10 @@ doc_events = {
 	# a completed merge closes the duplicate sets of its records (crm_dedup.scans)
 	"Dedup Merge Log": {"on_update": ["crm_dedup.scans.on_merge_log"]},
 }
+
+# key locks of a save outlive the commits its hooks make, never its request or job (crm_dedup.key_index)
+after_request = ["crm_dedup.key_index.end_of_request"]
+after_job = ["crm_dedup.key_index.end_of_request"]
 
 # Dedup Key / Dedup Collision Log rows point at records but must never stop one from being deleted
 ignore_links_on_delete = ["Dedup Key", "Dedup Collision Log"]
