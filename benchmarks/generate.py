@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import argparse
 import csv
-import importlib.resources
+import importlib.util
 import os
 import random
 import sys
@@ -92,7 +92,12 @@ ORG_WEIGHTS = (3, 7, 9, 10, 5, 8, 4, 2)
 
 
 def _pkg_file(pkg: str, *parts: str) -> Path:
-	return Path(str(importlib.resources.files(pkg).joinpath(*parts)))
+	"""A data file inside an installed package, found without importing the package (cpca's __init__ imports
+	pkg_resources, which recent setuptools no longer ship)."""
+	spec = importlib.util.find_spec(pkg)
+	if spec is None or not spec.submodule_search_locations:
+		raise SystemExit(f"generate.py needs the package {pkg!r}: pip install -e .[bench]")
+	return Path(next(iter(spec.submodule_search_locations))).joinpath(*parts)
 
 
 def _is_han(s: str) -> bool:
