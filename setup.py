@@ -11,7 +11,7 @@ setup(
 	license="MIT",
 	packages=find_packages(exclude=("tests", "tests.*", "benchmarks")),
 	include_package_data=True,
-	package_data={"crm_dedup": ["engine/data/*.txt"]},
+	package_data={"crm_dedup": ["engine/data/*.txt", "engine/data/*.json"]},
 	zip_safe=False,
 	python_requires=">=3.10",
 	# frappe is provided by the bench; never list it here.

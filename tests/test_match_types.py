@@ -250,9 +250,9 @@ def test_phone_different_numbers_do_not_match():
 def test_phone_unparseable_values_fall_back_to_digits():
 	# 20 digits is no phone number anywhere: the digits are compared, and the explanation says so
 	rules = one_rule("phone")
-	m = compare(rules, {"v": "1234-5678-9012-3456-7890"}, {"v": "12345678901234567890"})
+	m = compare(rules, {"v": "3141-5926-5358-9793-2384"}, {"v": "31415926535897932384"})
 	assert m is not None and "not a valid phone number; digits compared" in m.hits[0].note
-	assert normalize_phone("12345678901234567890") == "#12345678901234567890"
+	assert normalize_phone("31415926535897932384") == "#31415926535897932384"
 	# the fallback is marked, so digits never equal an E.164 form by accident
 	assert not normalize_phone("12").startswith("+")
 	assert normalize_phone("n/a") == "" and normalize_phone("") == ""
@@ -316,7 +316,7 @@ def test_email_display_names_and_notes_around_the_address():
 	rules = one_rule("email")
 	assert normalize_email("Zhang Wei <Zhang.Wei@Example.com>") == "zhang.wei@example.com"
 	assert normalize_email("zhang.wei@example.com（总经理）") == "zhang.wei@example.com"
-	assert matches(rules, '"Zhang Wei" <zhang.wei@example.com>', "ZHANG.WEI@example.com")
+	assert matches(rules, '"Zhang Wei" <zhang.wei@jinling-food.cn>', "ZHANG.WEI@jinling-food.cn")
 	# the display name is not an address: two different people called Zhang Wei do not match by it
 	assert not matches(rules, "Zhang Wei <zw1@a.cn>", "Zhang Wei <zw2@b.cn>")
 

@@ -35,7 +35,8 @@ DEFAULT_THRESHOLD = 90.0
 MAX_VALUES = 50
 MAX_FUZZY_CHARS = 512
 # Bumped whenever the blocking keys of some type change: an index built with older keys must be re-keyed.
-KEY_VERSION = 6
+# 7: placeholder values (data/placeholders.json) give no keys; bump it again whenever that file changes.
+KEY_VERSION = 7
 # How selective a type's keys are (lower blocks better); used to pick the condition a rule blocks on.
 SELECTIVITY = {
 	"id_code": 0,

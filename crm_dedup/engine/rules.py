@@ -17,6 +17,9 @@ A rules document::
 A rule fires for a pair of records when all its conditions hold. A condition over several fields is a field
 group: it holds when any value of the group on one record matches any value of the group on the other.
 ``blank: "ignore"`` lets a blank side pass; a rule whose conditions are all blank never fires.
+
+A placeholder value (无, N/A, 13800138000, test@test.com, see ``placeholders.py``) counts as blank: options
+``placeholders`` extends or turns off the built-in lists.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from .match import (
 	Value,
 	raw_values,
 )
+from .placeholders import Check, Placeholders
 
 ACTIONS = ("block", "warn", "log")
 BLANKS = ("fail", "ignore")
@@ -168,9 +172,13 @@ def _parse_rule(i: int, raw: Any) -> Rule:
 class RuleSet:
 	rules: tuple[Rule, ...]
 	default_region: str = "CN"
+	placeholders: Placeholders | None = None  # None: the built-in lists
 	_signatures: dict[tuple, Condition] = field(default_factory=dict, repr=False)
+	_checks: dict[tuple, Check | None] = field(default_factory=dict, repr=False, compare=False)
 
 	def __post_init__(self) -> None:
+		if self.placeholders is None:
+			self.placeholders = Placeholders()
 		self.rules = tuple(sorted(self.rules, key=lambda r: (r.priority, r.name)))
 		names = [r.name for r in self.rules]
 		dupes = {n for n in names if names.count(n) > 1}
@@ -179,6 +187,8 @@ class RuleSet:
 		for r in self.rules:
 			for c in r.conditions:
 				self._signatures.setdefault(c.signature, c)
+		for sig, c in self._signatures.items():
+			self._checks[sig] = self.placeholders.checker(c.match, c.fields, self.default_region)
 
 	# ---- JSON --------------------------------------------------------------------------------------
 	@classmethod
@@ -196,6 +206,7 @@ class RuleSet:
 		region = options.get("default_region", "CN") or ""
 		if not isinstance(region, str) or (region and (len(region) != 2 or not region.isalpha())):
 			raise RuleError(f"default_region must be a two-letter country code, got {region!r}")
+		placeholders = Placeholders.from_options(options.get("placeholders"))
 		rules = [
 			_parse_rule(i, r)
 			for i, r in enumerate(raw_rules)
@@ -203,13 +214,13 @@ class RuleSet:
 		]
 		if not rules:
 			raise RuleError("the rules document has no enabled rules")
-		return cls(tuple(rules), region.upper())
+		return cls(tuple(rules), region.upper(), placeholders)
 
 	def to_dict(self) -> dict:
-		return {
-			"options": {"default_region": self.default_region},
-			"rules": [r.to_dict() for r in self.rules],
-		}
+		options: dict[str, Any] = {"default_region": self.default_region}
+		if not self.placeholders.is_default:
+			options["placeholders"] = self.placeholders.to_options()
+		return {"options": options, "rules": [r.to_dict() for r in self.rules]}
 
 	@property
 	def fields(self) -> set[str]:
@@ -240,9 +251,11 @@ class RuleSet:
 
 	def prepare_values(self, record: Record, signature: tuple) -> list[Value]:
 		"""The prepared values of one condition signature, as ``prepare`` stores them (scan and check use it
-		to prepare only what a comparison actually reaches)."""
+		to prepare only what a comparison actually reaches). Placeholders are left out here, and only here:
+		a part the placeholder check names is skipped exactly like one ``cmp.prepare`` finds blank."""
 		cond = self._signatures[signature]
 		cmp = COMPARATORS[cond.match]
+		check = self._checks[signature]
 		region = self.default_region
 		out: list[Value] = []
 		seen = set()
@@ -260,11 +273,24 @@ class RuleSet:
 					if prepared is None:
 						continue
 					norm, note = prepared
+					if check is not None and check(f, part, norm) is not None:
+						continue
 					if (f, norm) in seen:
 						continue
 					seen.add((f, norm))
 					out.append(Value(f, part, norm, note))
 		return out
+
+	def placeholder_reason(self, field: str, raw: Any) -> str | None:
+		"""Why ``raw`` in ``field`` counts as blank for some condition that uses the field (a short English
+		reason such as "placeholder (built-in list)"), or None: no condition uses the field, or the value is
+		real (or blank) for every one of them."""
+		for cond in self._signatures.values():
+			if field in cond.fields:
+				why = self.placeholders.reason(cond.match, field, raw, self.default_region)
+				if why is not None:
+					return why
+		return None
 
 	def rule_keys(self, rule: Rule, p: Prepared, memo: dict | None = None) -> set[str]:
 		"""Blocking keys of one rule for one record, namespaced by condition so rules never mix.
