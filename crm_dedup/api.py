@@ -308,3 +308,36 @@ def rebuild_index(rule: str | None = None) -> str:
 		frappe.db.set_value("Dedup Rule", rule, "index_status", _("Queued"), update_modified=False)
 	key_index.enqueue_rebuild(rule)
 	return _("Key index rebuild queued; progress is shown while it runs.")
+
+
+# ---- placeholders ----------------------------------------------------------------------------------------
+@frappe.whitelist(methods=["POST"])
+def add_placeholders(doctype: str, values: list | str) -> dict:
+	"""Adds values found by the Dedup Common Values report to the placeholders of Dedup Settings (for the
+	field they were found in); saving the settings rebuilds the key index in the background."""
+	frappe.only_for(MANAGER_ROLES)
+	items = frappe.parse_json(values) if isinstance(values, str) else values
+	if not isinstance(items, list) or not items:
+		frappe.throw(_("Choose at least one value."), title=_("Placeholders"))
+	fields = set(bridge.compiled().query_fields(doctype))
+	settings = frappe.get_single("Dedup Settings")
+	have = {((r.field_path or "").strip(), (r.value or "").strip()) for r in settings.placeholders}
+	added = 0
+	for item in items:
+		field = str((item or {}).get("field") or "").strip()
+		value = str((item or {}).get("value") or "").strip()
+		if not value:
+			continue
+		if field not in fields:
+			frappe.throw(
+				_("No enabled Dedup Rule of {0} reads the field {1}.").format(_(doctype), field),
+				title=_("Placeholders"),
+			)
+		if (field, value) in have:
+			continue
+		settings.append("placeholders", {"match_type": "Any", "field_path": field, "value": value})
+		have.add((field, value))
+		added += 1
+	if added:
+		settings.save()
+	return {"added": added}

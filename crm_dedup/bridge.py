@@ -27,7 +27,7 @@ import frappe
 from frappe import _
 from frappe.utils import cint, flt
 
-from crm_dedup.engine import Match, RuleError, RuleSet, check_record
+from crm_dedup.engine import Match, Placeholders, RuleError, RuleSet, check_record
 
 # Dedup Rule Condition select values -> engine match types
 MATCH_TYPES = {
@@ -161,10 +161,33 @@ def rule_doc_to_dict(rule: Any) -> dict:
 	}
 
 
+def placeholder_options(settings: Any) -> dict:
+	"""The engine's ``placeholders`` option from Dedup Settings (a document or a dict with its rows): the
+	built-in lists on or off, plus the admins' values per match type ("Any": every type) or per field."""
+	builtin = _get(settings, "builtin_placeholders")
+	out: dict[str, Any] = {"builtin": True if builtin in (None, "") else bool(cint(builtin))}
+	fields: dict[str, list[str]] = {}
+	for row in _get(settings, "placeholders") or []:
+		value = str(_get(row, "value") or "").strip()
+		if not value:
+			continue
+		path = str(_get(row, "field_path") or "").strip()
+		if path:
+			fields.setdefault(path, []).append(value)
+			continue
+		label = _get(row, "match_type") or "Any"
+		key = "text" if label == "Any" else MATCH_TYPES.get(label, label)
+		out.setdefault(key, []).append(value)
+	if fields:
+		out["fields"] = fields
+	return out
+
+
 def _build_config() -> dict:
 	cfg: dict[str, Any] = {
 		"enabled": False,
 		"region": DEFAULT_REGION,
+		"placeholders": {"builtin": True},
 		"rules": [],
 		"owner_fields": {},
 		"override_roles": [],
@@ -178,6 +201,16 @@ def _build_config() -> dict:
 	cfg["region"] = (settings.get("default_phone_region") or DEFAULT_REGION).strip().upper()
 	cfg["notify_owner"] = bool(cint(settings.get("notify_owner", 1)))
 	cfg["lock_timeout"] = cint(settings.get("lock_timeout")) or 10
+	if frappe.db.table_exists("Dedup Placeholder"):
+		rows = frappe.get_all(
+			"Dedup Placeholder",
+			filters={"parenttype": "Dedup Settings"},
+			fields=["match_type", "field_path", "value"],
+			order_by="idx asc",
+		)
+		cfg["placeholders"] = placeholder_options(
+			{"builtin_placeholders": settings.get("builtin_placeholders", 1), "placeholders": rows}
+		)
 	if frappe.db.table_exists("Dedup Owner Field"):
 		for row in frappe.get_all(
 			"Dedup Owner Field",
@@ -229,7 +262,7 @@ def _build_config() -> dict:
 	for r in rule_rows:
 		engine_rule = rule_doc_to_dict({**r, "conditions": conditions.get(r.name, [])})
 		try:
-			RuleSet.from_dict({"options": {"default_region": cfg["region"]}, "rules": [engine_rule]})
+			RuleSet.from_dict({"options": engine_options(cfg), "rules": [engine_rule]})
 		except RuleError as e:
 			frappe.log_error(title=f"crm_dedup: rule {r.name} skipped", message=str(e))
 			continue
@@ -272,10 +305,15 @@ def _finish(cfg: dict) -> dict:
 	cfg["targets"] = dict(targets)
 	cfg["touching"] = dict(touching)
 	payload = json.dumps(
-		{k: cfg[k] for k in ("enabled", "region", "rules")}, sort_keys=True, ensure_ascii=False, default=str
+		{k: cfg[k] for k in ("enabled", "region", "rules", "placeholders")}, sort_keys=True, ensure_ascii=False, default=str
 	)
 	cfg["stamp"] = hashlib.blake2b(payload.encode(), digest_size=8).hexdigest()
 	return cfg
+
+
+def engine_options(cfg: dict) -> dict:
+	"""The ``options`` of every engine RuleSet built from this configuration."""
+	return {"default_region": cfg["region"], "placeholders": cfg["placeholders"]}
 
 
 def rules_touching(doctype: str) -> list[str]:
@@ -298,6 +336,7 @@ class Compiled:
 		self.region = cfg["region"]
 		self.rules = {r["name"]: r for r in cfg["rules"]}
 		self._sets: dict[tuple[str, ...], RuleSet] = {}
+		self.placeholders = Placeholders.from_options(cfg["placeholders"])
 
 	def ruleset(self, names: Iterable[str]) -> RuleSet | None:
 		names = tuple(sorted(names))
@@ -306,10 +345,7 @@ class Compiled:
 		rs = self._sets.get(names)
 		if rs is None:
 			rs = self._sets[names] = RuleSet.from_dict(
-				{
-					"options": {"default_region": self.region},
-					"rules": [self.rules[n]["engine"] for n in names],
-				}
+				{"options": engine_options(self.cfg), "rules": [self.rules[n]["engine"] for n in names]}
 			)
 		return rs
 
@@ -501,6 +537,23 @@ def index_keys(doctype: str, record: Mapping[str, Any]) -> dict[str, set[str]]:
 		rec = record if fmap is None else map_record(record, fmap)
 		out.update(rs.keys(rs.prepare(rec)))
 	return out
+
+
+def placeholder_reason(doctype: str, path: str, value: Any) -> str | None:
+	"""Why ``value`` counts as blank in ``doctype``.``path`` (None: a real value): judged by the match types of
+	the enabled rules that read the field, else as text by the built-in and admins' lists."""
+	comp = compiled()
+	names = [
+		n
+		for n in comp.target_rules(doctype)
+		if any(path in c["fields"] for c in comp.rules[n]["engine"]["conditions"])
+	]
+	rs = comp.ruleset(names)
+	if rs is not None:
+		reason = rs.placeholder_reason(path, value)
+	else:
+		reason = comp.placeholders.reason("normalized", path, str(value or ""), comp.region)
+	return _(reason) if reason else None
 
 
 # ---- duplicate search ---------------------------------------------------------------------------------

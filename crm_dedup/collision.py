@@ -489,6 +489,29 @@ def _search(records: dict[str, dict]) -> list[Any]:
 	return sorted(best.values(), key=_sort_key)
 
 
+def _placeholders(records: dict[str, dict], layout: list[QueryInput], inputs: dict[str, str]) -> list[dict]:
+	"""The inputs that are placeholders (无, 13800138000…) for the rules that read them: they count as blank."""
+	from crm_dedup import bridge
+
+	out = []
+	for key, value in inputs.items():
+		qi = next((q for q in layout if q.key == key or any(key in fs for fs in q.fields.values())), None)
+		if qi is None:
+			continue
+		for dt, fields in qi.fields.items():
+			reason = next((r for f in fields if (r := bridge.placeholder_reason(dt, f, value))), None)
+			if reason:
+				out.append({"input": key, "value": value, "label": qi.label, "reason": reason})
+				break
+	return out
+
+
+def _no_match_message(searched: list[str], placeholders: list[dict], inputs: dict[str, str]) -> str:
+	if placeholders and len(placeholders) == len(inputs):
+		return _("Every value you typed is a placeholder, so there is nothing to compare: type a real value.")
+	return _("No duplicate found under the current rules ({0}).").format(", ".join(_(d) for d in searched))
+
+
 @frappe.whitelist()
 def get_query_fields() -> dict:
 	"""The page layout: doctypes to switch between, and the inputs of each doctype and of All mode."""
@@ -555,6 +578,7 @@ def collision_query(doctype: str = ALL, inputs: dict | str | None = None, limit:
 			title=_("Too Many Queries"),
 		)
 
+	placeholders = _placeholders(records, layout, clean)
 	hits = _search(records)
 	rows = [_row(hit, user) for hit in hits[:limit]]
 	# managers see the real names in the log; shown rows only (at most MAX_RESULTS)
@@ -586,7 +610,8 @@ def collision_query(doctype: str = ALL, inputs: dict | str | None = None, limit:
 		"count": len(hits),
 		"message": ""
 		if rows
-		else _("No duplicate found under the current rules ({0}).").format(", ".join(_(d) for d in searched)),
+		else _no_match_message(searched, placeholders, clean),
+		"placeholders": placeholders,
 		"remaining": max(0, max_per_hour - count) if max_per_hour else None,
 		"log": log_name,
 	}

@@ -35,11 +35,22 @@ def _setup() -> None:
 def _setup_core() -> None:
 	_ensure_role()
 	_ensure_settings()
+	_ensure_placeholder_default()
 	_ensure_key_indexes()
 	_ensure_key_version()
 	from crm_dedup import bridge
 
 	bridge.clear_cache()
+
+
+def _ensure_placeholder_default() -> None:
+	"""A site that had Dedup Settings before the placeholder lists existed gets them switched on (a Single
+	stores no row for a field added later, and a later save would store the missing Check as 0)."""
+	stored = frappe.db.sql(
+		"select value from `tabSingles` where doctype='Dedup Settings' and field='builtin_placeholders'"
+	)
+	if not stored:
+		frappe.db.set_single_value("Dedup Settings", "builtin_placeholders", 1)
 
 
 def _ensure_key_version() -> None:

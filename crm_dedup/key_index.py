@@ -441,12 +441,16 @@ def rebuild(rule: str | None = None, commit: bool = True, progress: bool = True)
 		live = tuple(frappe.get_all("Dedup Rule", filters={"enabled": 1}, pluck="name")) or ("",)
 		frappe.db.sql(f"delete from `{TABLE}` where rule not in %(live)s", {"live": live})
 	counts: dict[str, int] = {}
+	# progress on the form the rebuild was started from: the rule's, or Dedup Settings for all rules
+	where = ("Dedup Rule", rule) if rule else ("Dedup Settings", "Dedup Settings")
 	for rname in rule_names:
-		counts[rname] = _rebuild_rule(comp, rname, commit, progress)
+		counts[rname] = _rebuild_rule(comp, rname, commit, progress, where)
 	return counts
 
 
-def _rebuild_rule(comp: bridge.Compiled, rname: str, commit: bool, progress: bool) -> int:
+def _rebuild_rule(
+	comp: bridge.Compiled, rname: str, commit: bool, progress: bool, where: tuple[str, str]
+) -> int:
 	r = comp.rules[rname]
 	rs = comp.ruleset((rname,))
 	rule = rs.rule(rname)
@@ -488,15 +492,15 @@ def _rebuild_rule(comp: bridge.Compiled, rname: str, commit: bool, progress: boo
 				frappe.publish_progress(
 					min(99, done * 100 / grand),
 					title=_("Rebuilding key index"),
-					doctype="Dedup Rule",
-					docname=rname,
+					doctype=where[0],
+					docname=where[1],
 					description=_("{0}: {1} of {2} records").format(rname, done, grand),
 				)
 	_set_status(rname, _("Indexed"), nkeys)
 	_commit(commit)
 	if progress:
 		frappe.publish_progress(
-			100, title=_("Rebuilding key index"), doctype="Dedup Rule", docname=rname, description=rname
+			100, title=_("Rebuilding key index"), doctype=where[0], docname=where[1], description=rname
 		)
 	return nkeys
 

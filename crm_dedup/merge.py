@@ -46,6 +46,8 @@ from frappe.query_builder import Field
 from frappe.utils import cint, cstr, now_datetime
 from frappe.utils.global_search import update_global_search
 
+from crm_dedup import bridge
+
 MERGE_DOCTYPES = ("Customer", "Contact", "Lead")
 # (survivor doctype, merged-away doctype) pairs besides same-doctype merges; the Lead is kept (converted)
 CROSS_MERGES = {("Customer", "Lead")}
@@ -246,14 +248,22 @@ def _fills_empty(df) -> bool:
 	return df.fieldtype not in ("Check", "Int", "Float", "Currency", "Percent", "Rating", "Duration")
 
 
+def _is_filler(doctype: str, fieldname: str, value: Any) -> bool:
+	"""Blank, or a placeholder (无, 不详, 13800138000…): never chosen over a real value."""
+	return _is_empty(value) or (
+		isinstance(value, str) and bridge.placeholder_reason(doctype, fieldname, value) is not None
+	)
+
+
 def default_values(meta, survivor_doc, docs: list) -> dict:
-	"""Survivor's value, else the first non-empty value among the records (in the order given)."""
+	"""Survivor's value, else the first real value among the records (in the order given); a placeholder
+	(无, N/A, 13800138000…) counts as blank, so it never wins over a real value."""
 	out = {}
 	for df in _mergeable_fields(meta):
 		value = survivor_doc.get(df.fieldname)
-		if _is_empty(value) and _fills_empty(df):
+		if _fills_empty(df) and _is_filler(meta.name, df.fieldname, value):
 			for doc in docs:
-				if not _is_empty(doc.get(df.fieldname)):
+				if not _is_filler(meta.name, df.fieldname, doc.get(df.fieldname)):
 					value = doc.get(df.fieldname)
 					break
 		out[df.fieldname] = value
@@ -629,10 +639,6 @@ def get_duplicate_suggestions(doctype: str, name: str) -> list[dict]:
 	check_merge_role()
 	_check_doc_permission(doctype, name, "read")
 	if doctype not in MERGE_DOCTYPES:
-		return []
-	try:
-		from crm_dedup import bridge
-	except ImportError:
 		return []
 	doc = frappe.get_doc(doctype, name)
 	out = []

@@ -7,7 +7,8 @@ import frappe
 from frappe import _
 from frappe.model.document import Document
 
-from crm_dedup import bridge
+from crm_dedup import bridge, key_index
+from crm_dedup.engine import RuleError, RuleSet
 
 
 class DedupSettings(Document):
@@ -21,13 +22,16 @@ class DedupSettings(Document):
 
 		from crm_dedup.crm_dedup.doctype.dedup_override_role.dedup_override_role import DedupOverrideRole
 		from crm_dedup.crm_dedup.doctype.dedup_owner_field.dedup_owner_field import DedupOwnerField
+		from crm_dedup.crm_dedup.doctype.dedup_placeholder.dedup_placeholder import DedupPlaceholder
 
+		builtin_placeholders: DF.Check
 		default_phone_region: DF.Data | None
 		enabled: DF.Check
 		lock_timeout: DF.Int
 		notify_owner: DF.Check
 		override_roles: DF.Table[DedupOverrideRole]
 		owner_fields: DF.Table[DedupOwnerField]
+		placeholders: DF.Table[DedupPlaceholder]
 		query_rate_limit: DF.Int
 		scan_doctypes: DF.SmallText | None
 		scan_frequency: DF.Literal["Never", "Daily", "Weekly"]
@@ -70,12 +74,39 @@ class DedupSettings(Document):
 					title=_("Invalid settings"),
 				)
 
+		self.validate_placeholders()
+
+	def validate_placeholders(self) -> None:
+		for row in self.placeholders:
+			row.value = (row.value or "").strip()
+			row.field_path = (row.field_path or "").strip()
+		try:
+			RuleSet.from_dict(
+				{
+					"options": {"placeholders": bridge.placeholder_options(self)},
+					"rules": [{"name": "check", "conditions": [{"fields": ["x"], "match": "exact"}]}],
+				}
+			)
+		except RuleError as e:
+			frappe.throw(_("Placeholders: {0}").format(str(e)), title=_("Invalid settings"))
+
 	def on_update(self) -> None:
 		bridge.clear_cache()
+		before = self.get_doc_before_save()
+		if (
+			before is not None
+			and not self.flags.crm_dedup_no_rebuild
+			and bridge.placeholder_options(before) != bridge.placeholder_options(self)
+		):
+			# keys of values that are placeholders now (or no longer) must go (or come back)
+			key_index.enqueue_rebuild(None)
+			frappe.msgprint(
+				_("Placeholders changed: the key index is being rebuilt in the background."),
+				alert=True,
+				indicator="blue",
+			)
 
 	@frappe.whitelist()
 	def rebuild_index(self) -> None:
 		frappe.only_for(("System Manager", "Dedup Manager"))
-		from crm_dedup import key_index
-
 		key_index.enqueue_rebuild(None)

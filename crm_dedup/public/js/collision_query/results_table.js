@@ -101,8 +101,22 @@ crm_dedup.CollisionQueryResults = class CollisionQueryResults {
 	render(answer) {
 		const rows = answer.results || [];
 		this.$summary.empty();
+		const notes = (answer.placeholders || []).map((p) =>
+			__("{0} ({1}) is a placeholder ({2}): it counts as blank and matches nothing.", [
+				p.value,
+				p.label,
+				p.reason,
+			])
+		);
+		if (notes.length) {
+			this.$summary.append(
+				`<div class="alert alert-info">${notes
+					.map((n) => frappe.utils.escape_html(n))
+					.join("<br>")}</div>`
+			);
+		}
 		if (!rows.length) {
-			this.$summary.html(
+			this.$summary.append(
 				`<div class="alert alert-success">${frappe.utils.escape_html(
 					answer.message
 				)}</div>`
@@ -118,7 +132,7 @@ crm_dedup.CollisionQueryResults = class CollisionQueryResults {
 						[masked]
 					);
 			}
-			this.$summary.html(
+			this.$summary.append(
 				`<div class="alert alert-warning">${frappe.utils.escape_html(text)}</div>`
 			);
 		}
