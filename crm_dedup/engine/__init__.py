@@ -5,9 +5,11 @@ knows about doctypes, users or databases other than the embedded SQLite index.
 """
 
 from .check import check_record
+from .common import common_values
 from .errors import DedupError, InputError, RuleError
 from .index import KeyIndex, MemoryIndex, SQLiteIndex
 from .match import ConditionHit, Match
+from .placeholders import Placeholders
 from .rules import Condition, Rule, RuleSet, load_rules
 from .scan import ScanResult, scan_records
 
@@ -19,12 +21,14 @@ __all__ = [
 	"KeyIndex",
 	"Match",
 	"MemoryIndex",
+	"Placeholders",
 	"Rule",
 	"RuleError",
 	"RuleSet",
 	"SQLiteIndex",
 	"ScanResult",
 	"check_record",
+	"common_values",
 	"load_rules",
 	"scan_records",
 ]

@@ -106,23 +106,47 @@ class _Lists:
 
 
 class _NormCheck:
-	"""normalized, fuzzy, company_name, id_code: the prepared value itself is looked up; for id_code the
-	built-in rules follow (too short, one character repeated, a digit run)."""
+	"""normalized, fuzzy, company_name: the prepared value itself is looked up."""
 
-	__slots__ = ("by_field", "default", "code", "min_length", "run_min")
+	__slots__ = ("by_field", "default")
 
-	def __init__(self, lists: _Lists, code: dict | None = None):
+	def __init__(self, lists: _Lists):
 		self.by_field = lists.by_field
 		self.default = lists.default
-		self.code = code  # id_code parameters; None for the other types, or with builtin off
+
+	def __call__(self, field: str, part: str, norm: Any) -> str | None:
+		return self.by_field.get(field, self.default).get(norm)
+
+	def __reduce__(self):
+		return (_NormCheck, (_Lists(self.default, self.by_field),))
+
+
+class _CodeCheck:
+	"""id_code: the code is looked up; a code that is not ASCII (未登記) is also looked up as
+	``normalize_text`` folds it (traditional -> simplified); then the built-in rules: too short, one
+	character repeated, a digit run."""
+
+	__slots__ = ("by_field", "default", "text", "code", "min_length", "run_min")
+
+	def __init__(self, lists: _Lists, text: _Lists, code: dict | None):
+		self.by_field = lists.by_field
+		self.default = lists.default
+		self.text = text
+		self.code = code  # the built-in parameters; None with builtin off
 		if code is not None:
 			self.min_length = code["min_length"]
 			self.run_min = code["run_min_length"]
 
-	def __call__(self, field: str, part: str, norm: Any) -> str | None:
+	def __call__(self, field: str, part: str, norm: str) -> str | None:
 		hit = self.by_field.get(field, self.default).get(norm)
-		if hit is not None or self.code is None:
+		if hit is not None:
 			return hit
+		if not norm.isascii():  # never a real code (the common case skips this)
+			hit = self.text.of(field).get(normalize_text(part))
+			if hit is not None:
+				return hit
+		if self.code is None:
+			return None
 		n = len(norm)
 		if n < self.min_length:
 			return SHORT_CODE
@@ -133,12 +157,13 @@ class _NormCheck:
 		return None
 
 	def __reduce__(self):
-		return (_NormCheck, (_Lists(self.default, self.by_field), self.code))
+		return (_CodeCheck, (_Lists(self.default, self.by_field), self.text, self.code))
 
 
 def _code_rule(code: str, p: dict) -> str | None:
-	"""The built-in rules on an id code alone (what ``_NormCheck`` runs after its lists)."""
-	return _NormCheck(_Lists({}, {}), p)("", "", code)
+	"""The built-in rules on an id code alone (what ``_CodeCheck`` runs after its lists)."""
+	empty = _Lists({}, {})
+	return _CodeCheck(empty, empty, p)("", code, code)
 
 
 class _TextCheck:
@@ -415,32 +440,29 @@ class Placeholders:
 		if not (self.builtin or admin_text or admin_own or field_lists):
 			return None
 
-		if match in ("exact", "person_name"):
-			# text entries and (person_name) the type's own entries compared after normalize_text
-			text_of: Callable[[str], Any] = normalize_text
-			own_text = match == "person_name"
+		own_text = match in ("person_name", "id_code")  # the type's own entries also folded as text
 
-			def text_dict(extra: tuple[str, ...] = ()) -> dict:
-				d = _table(text_of, builtin_text + (builtin_own if own_text else []), BUILTIN)
-				d.update(_table(text_of, list(admin_text) + (list(admin_own) if own_text else []), ADMIN))
-				d.update(_table(text_of, extra, ADMIN))
+		def text_dict(extra: tuple[str, ...] = ()) -> dict:
+			"""Text entries (and for person_name / id_code, the type's own) folded by normalize_text."""
+			d = _table(normalize_text, builtin_text + (builtin_own if own_text else []), BUILTIN)
+			d.update(_table(normalize_text, list(admin_text) + (list(admin_own) if own_text else []), ADMIN))
+			d.update(_table(normalize_text, extra, ADMIN))
+			return d
+
+		if match == "person_name":  # every entry compared after normalize_text
+			text = _Lists(text_dict(), {f: text_dict(v) for f, v in field_lists.items()})
+			return _TextCheck(text, None, self._text_gate(text))
+		if match == "exact":  # text entries after normalize_text; the admin's exact entries as exact values
+			exact = COMPARATORS["exact"]
+
+			def exact_dict(extra: tuple[str, ...] = ()) -> dict:
+				d = _table(lambda s: _prepared(exact, s, region), admin_own, ADMIN)
+				d.update(_table(lambda s: _prepared(exact, s, region), extra, ADMIN))
 				return d
 
-			if own_text:
-				text = _Lists(text_dict(), {f: text_dict(v) for f, v in field_lists.items()})
-				own = None
-			else:
-				text = _Lists(text_dict(), {})
-				exact = COMPARATORS["exact"]
-
-				def exact_dict(extra: tuple[str, ...] = ()) -> dict:
-					d = _table(lambda s: _prepared(exact, s, region), admin_own, ADMIN)
-					d.update(_table(lambda s: _prepared(exact, s, region), extra, ADMIN))
-					return d
-
-				own = _Lists(exact_dict(), {f: exact_dict(v) for f, v in field_lists.items()})
-			gate = self._text_gate(text)
-			return _TextCheck(text, own, gate)
+			text = _Lists(text_dict(), {})
+			own = _Lists(exact_dict(), {f: exact_dict(v) for f, v in field_lists.items()})
+			return _TextCheck(text, own, self._text_gate(text))
 
 		cmp = COMPARATORS[match]
 		if match == "email":
@@ -459,7 +481,8 @@ class Placeholders:
 		if match == "phone":
 			return _PhoneCheck(lists, dict(BUILTIN_DATA["phone"]) if self.builtin else None)
 		if match == "id_code":
-			return _NormCheck(lists, dict(BUILTIN_DATA["id_code"]) if self.builtin else None)
+			text = _Lists(text_dict(), {f: text_dict(v) for f, v in field_lists.items()})
+			return _CodeCheck(lists, text, dict(BUILTIN_DATA["id_code"]) if self.builtin else None)
 		return _NormCheck(lists)
 
 	def _compile_email(self, field_lists, builtin_text, admin_text, region) -> Check:
@@ -546,10 +569,10 @@ class Placeholders:
 			digits = re.sub(r"[^0-9]", "", _ascii_digits(text))
 			if digits and self.builtin and digits in _builtin_number_set():
 				return BUILTIN
-			if digits and digits.count(digits[0]) == len(digits):
-				return ONE_DIGIT
 			if digits and len(digits) < 5:
 				return FEW_DIGITS
+			if digits and digits.count(digits[0]) == len(digits):
+				return ONE_DIGIT
 			return NOT_PHONE
 		if match == "email":
 			return NOT_EMAIL
