@@ -1,6 +1,7 @@
 """``crm-dedup``: the matching engine on CSV files, with an embedded SQLite index.
 
 	crm-dedup scan INPUT.csv --rules RULES.json [--id-column id] [--pairs PAIRS.csv] [--clusters CLUSTERS.csv]
+	crm-dedup scan INPUT.csv --rules RULES.json --report-common [--min-records N] [--limit N] [--json]
 	crm-dedup index INPUT.csv --rules RULES.json --db INDEX.sqlite [--id-column id]
 	crm-dedup check --rules RULES.json --db INDEX.sqlite (--record JSON | --records FILE.jsonl)
 
@@ -19,6 +20,7 @@ import sqlite3
 import sys
 import tempfile
 import time
+import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -30,11 +32,13 @@ from crm_dedup.engine import (
 	RuleSet,
 	SQLiteIndex,
 	check_record,
+	common_values,
 	load_rules,
 	scan_records,
 )
 from crm_dedup.engine.errors import DedupError
 from crm_dedup.engine.match import KEY_VERSION
+from crm_dedup.engine.placeholders import BUILTIN_DIGEST
 
 PROGRESS_MIN_ROWS = 10_000
 csv.field_size_limit(16 * 1024 * 1024)
@@ -196,8 +200,9 @@ def verify_index_file(path: str) -> None:
 
 
 def rules_fingerprint(rules: RuleSet) -> str:
-	"""Changes with the rules and with the engine's blocking keys (an index built otherwise is re-keyed)."""
-	doc = {"rules": rules.to_dict(), "key_version": KEY_VERSION}
+	"""Changes with the rules and with the engine's blocking keys (an index built otherwise is re-keyed),
+	the built-in placeholder lists included."""
+	doc = {"rules": rules.to_dict(), "key_version": KEY_VERSION, "placeholders": BUILTIN_DIGEST}
 	return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
 
 
@@ -208,8 +213,27 @@ def _short(value: Any, width: int = 40) -> str:
 
 # ---- commands ----------------------------------------------------------------------------------------
 def cmd_scan(args: argparse.Namespace) -> int:
+	if args.report_common and (args.pairs or args.clusters):
+		raise InputError(
+			"--report-common prints a report instead of scanning: leave out --pairs and --clusters"
+		)
+	if not args.report_common and (args.json or args.min_records is not None or args.limit is not None):
+		raise InputError("--json, --min-records and --limit go with --report-common")
+	min_records = 5 if args.min_records is None else args.min_records
+	if min_records < 2:
+		raise InputError(f"--min-records must be at least 2, got {min_records}")
+	limit = 50 if args.limit is None else args.limit
+	if limit < 1:
+		raise InputError(f"--limit must be at least 1, got {limit}")
 	rules = load_rules(args.rules)
 	rows, header = read_csv(args.input, args.id_column, rules)
+	if args.report_common:
+		found = common_values(rules, rows, min_records=min_records, limit=limit)
+		if args.json:
+			sys.stdout.write(json.dumps(found, ensure_ascii=False, indent=1) + "\n")
+		else:
+			print_common(found, len(rows), min_records)
+		return 0
 	with atomic_outputs(args.pairs, args.clusters) as (pairs_file, clusters_file):
 		progress = Progress(len(rows) >= PROGRESS_MIN_ROWS or args.progress)
 		result = scan_records(rules, rows, progress=progress, total=len(rows))
@@ -259,6 +283,54 @@ def print_report(result, records: dict[str, dict], rules: RuleSet) -> None:
 	if s.get("oversized_keys"):
 		out.write(f" ({s['oversized_keys']} very common keys compared by neighbourhood only)")
 	out.write("\n")
+
+
+def _width(text: str) -> int:
+	"""Terminal columns of the text (Chinese characters take two)."""
+	return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def _pad(text: str, width: int) -> str:
+	return text + " " * max(0, width - _width(text))
+
+
+def print_common(found: list[dict], n_records: int, min_records: int) -> None:
+	out = sys.stdout
+	if not found:
+		out.write(
+			f"No value is shared by {min_records} or more records that look unrelated "
+			f"({n_records:,} records read): no likely placeholders beyond the lists in force.\n"
+		)
+		return
+	out.write(
+		f"Values shared by {min_records} or more records that look unrelated (likely placeholders), most "
+		f"suspicious first; {n_records:,} records read.\n"
+		"records: how many have the value; unrelated: how many different-looking customers they are (records "
+		"sharing another rule value count once).\n\n"
+	)
+	head = ("field", "match", "records", "unrelated", "value", "examples")
+	rows = [
+		(
+			d["field"],
+			d["match"],
+			f"{d['records']:,}",
+			f"{d['distinct_others']:,}",
+			_short(repr(d["value"]), 32),
+			", ".join(d["example_ids"][:3]) + (", …" if d["records"] > 3 else ""),
+		)
+		for d in found
+	]
+	widths = [max(_width(r[i]) for r in (head, *rows)) for i in range(len(head))]
+	right = {2, 3}
+	for r in (head, *rows):
+		cells = [
+			" " * (widths[i] - _width(c)) + c if i in right else _pad(c, widths[i]) for i, c in enumerate(r)
+		]
+		out.write("  ".join(cells).rstrip() + "\n")
+	out.write(
+		f"\n{len(found)} value{'s' if len(found) != 1 else ''}. Add the placeholders among them to "
+		'"options": {"placeholders": {...}} in the rules file (docs/placeholders.md).\n'
+	)
 
 
 def cmd_index(args: argparse.Namespace) -> int:
@@ -384,6 +456,18 @@ def build_parser() -> argparse.ArgumentParser:
 	scan.add_argument("--pairs", help="write matched pairs here (id_a,id_b,rule,action,score)")
 	scan.add_argument("--clusters", help="write cluster membership here (id,cluster_id)")
 	scan.add_argument("--progress", action="store_true", help="show the progress bar even for small files")
+	scan.add_argument(
+		"--report-common",
+		action="store_true",
+		help="instead of scanning, report values shared by many unrelated records (likely placeholders)",
+	)
+	scan.add_argument(
+		"--min-records",
+		type=int,
+		help="with --report-common: report values shared by at least this many unrelated records (default 5)",
+	)
+	scan.add_argument("--json", action="store_true", help="with --report-common: print the report as JSON")
+	scan.add_argument("--limit", type=int, help="with --report-common: report at most this many values (50)")
 	scan.set_defaults(func=cmd_scan)
 
 	index = sub.add_parser("index", help="add CSV rows to a persistent SQLite index")
