@@ -23,7 +23,13 @@ one in pinyin (Zhang Wei, zhangwei, WEI ZHANG) or as 张总, e-mail case, 市 ad
 and blanks. Some duplicates keep nothing a rule can use; that is what real data looks like, and it shows
 up as lost recall.
 
-The output is deterministic for a given --seed (and --rows/--dup-rate).
+``--placeholders RATE`` mixes the fillers of real CRM data into the rows (issue #16): each blank tax id,
+e-mail, contact person and phone slot is filled, with probability RATE each, with a placeholder (无, 不详, N/A,
+0; 13800138000, 11111111111; test@test.com, 123@qq.com; 先生, 女士), as a rep does who must type something.
+Real values are never replaced, and the fillers come from their own random stream: the rows are otherwise
+exactly those of the same seed without ``--placeholders`` (RATE 0, the default, writes the same bytes).
+
+The output is deterministic for a given --seed (and --rows/--dup-rate/--placeholders).
 """
 
 from __future__ import annotations
@@ -88,6 +94,14 @@ KEYBOARD_NEAR = {
 	"9": "80",
 }
 ORG_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+# what reps type when a value is required and unknown (see --placeholders)
+PLACEHOLDERS = {
+	"tax_id": ("无", "不详", "N/A", "n/a", "0", "暂无", "000000"),
+	"phone": ("13800138000", "11111111111", "138-0013-8000", "13888888888", "0", "无"),
+	"email_id": ("test@test.com", "123@qq.com", "无", "none@none.com", "TEST@TEST.COM"),
+	"contact_person": ("先生", "女士", "老板", "经理", "无"),
+}
+PHONE_SLOTS = ("phone_1", "phone_2", "phone_3", "mobile_no")
 ORG_WEIGHTS = (3, 7, 9, 10, 5, 8, 4, 2)
 
 
@@ -669,9 +683,24 @@ class Generator:
 		return code[:i] + (rng.choice(KEYBOARD_NEAR[c]) if c.isdigit() else "0") + code[i + 1 :]
 
 
-def generate(rows: int, dup_rate: float, seed: int, out, progress: bool = False) -> dict:
+def add_placeholders(rec: dict, rng: random.Random, rate: float) -> dict:
+	"""A copy of ``rec`` with some blank fields filled with a placeholder (each with probability ``rate``)."""
+	rec = dict(rec)
+	for field in ("tax_id", "email_id", "contact_person"):
+		if not rec[field] and rng.random() < rate:
+			rec[field] = rng.choice(PLACEHOLDERS[field])
+	blank = [slot for slot in PHONE_SLOTS if not rec[slot]]
+	if blank and rng.random() < rate:
+		rec[rng.choice(blank)] = rng.choice(PLACEHOLDERS["phone"])
+	return rec
+
+
+def generate(
+	rows: int, dup_rate: float, seed: int, out, progress: bool = False, placeholders: float = 0.0
+) -> dict:
 	"""Writes ``rows`` rows (header included separately) to the open text file ``out``; returns counts."""
 	gen = Generator(seed)
+	filler_rng = random.Random(seed * 1_000_003 + 16)  # its own stream: the other values stay as they are
 	rng = gen.rng
 	n_dups = int(round(rows * dup_rate))
 	n_entities = rows - n_dups
@@ -706,6 +735,8 @@ def generate(rows: int, dup_rate: float, seed: int, out, progress: bool = False)
 		else:
 			ent = parents[-1 - slot]
 			rec = gen.duplicate(entities[ent])
+		if placeholders > 0:
+			rec = add_placeholders(rec, filler_rng, placeholders)
 		writer.writerow(
 			[
 				f"C{n:0{width}d}",
@@ -734,17 +765,29 @@ def main(argv: list[str] | None = None) -> int:
 	ap.add_argument("--dup-rate", type=float, default=0.1, help="share of rows that are duplicates (0-1)")
 	ap.add_argument("--seed", type=int, default=1)
 	ap.add_argument("-o", "--output", default="-", help="CSV path (default stdout)")
+	ap.add_argument(
+		"--placeholders",
+		type=float,
+		default=0.0,
+		metavar="RATE",
+		help="fill blank fields with placeholders (无, 13800138000, test@test.com, 先生 ...) with this "
+		"probability each (0-1; default 0: none)",
+	)
 	args = ap.parse_args(argv)
 	if not 0 <= args.dup_rate < 1:
 		ap.error("--dup-rate must be in [0, 1)")
+	if not 0 <= args.placeholders <= 1:
+		ap.error("--placeholders must be in [0, 1]")
 	started = time.monotonic()
 	if args.output == "-":
-		counts = generate(args.rows, args.dup_rate, args.seed, sys.stdout)
+		counts = generate(args.rows, args.dup_rate, args.seed, sys.stdout, placeholders=args.placeholders)
 	else:
 		os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
 		tmp = args.output + ".tmp"
 		with open(tmp, "w", encoding="utf-8", newline="") as f:
-			counts = generate(args.rows, args.dup_rate, args.seed, f, progress=True)
+			counts = generate(
+				args.rows, args.dup_rate, args.seed, f, progress=True, placeholders=args.placeholders
+			)
 		os.replace(tmp, args.output)
 	sys.stderr.write(
 		f"{counts['rows']:,} rows, {counts['entities']:,} customers, {counts['duplicates']:,} duplicate rows "
