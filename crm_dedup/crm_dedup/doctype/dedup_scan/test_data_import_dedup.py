@@ -67,6 +67,7 @@ class Scenario:
 		self.rows: list[dict] = []
 		self.expected_rejected: dict[int, str] = {}  # spreadsheet row number -> why
 		self.expected_flagged: set[int] = set()
+		self.placeholder_rows: set[int] = set()
 		self.existing: list[dict] = []
 		self.data_import: str | None = None
 		self.file: str | None = None
@@ -93,7 +94,7 @@ class Scenario:
 		return f"{self.core()}{self.rng.choice(INDUSTRY)}有限公司"
 
 	def email(self) -> str:
-		return self._unique(lambda: f"{self.prefix.lower()}.{len(self.used)}@example.com")
+		return self._unique(lambda: f"{self.prefix.lower()}.{len(self.used)}@jinling-trade.cn")
 
 	# ---- setup ----------------------------------------------------------------------------------------
 	def make_rules(self) -> None:
@@ -233,6 +234,14 @@ class Scenario:
 			else:
 				self.rows[later]["tax_id"] = self.rows[earlier]["tax_id"].lower()
 			self.expected_rejected[row_no(later)] = f"row {row_no(earlier)} ({kind})"
+
+		# 4. fillers (#16): unrelated rows sharing 无 / N/A as tax id and 13800138000 as mobile are all imported
+		fillers = [("无", "13800138000"), ("无", "138-0013-8000"), ("N/A", "+86 13800138000"), ("n/a", "")]
+		for tax_id, mobile in fillers[: min(len(fillers), len(free))]:
+			i = free.pop()
+			self.rows[i]["tax_id"] = tax_id
+			self.rows[i]["mobile_no"] = mobile
+			self.placeholder_rows.add(row_no(i))
 
 	def attach(self) -> str:
 		buf = io.StringIO()
@@ -417,6 +426,9 @@ class TestDataImportDedup(FrappeTestCase):
 			if expected[row].startswith("existing"):
 				self.assertIn("Scan Rep", messages[0])
 				self.assertIn(expected[row].split()[1], messages[0])
+		# rows whose tax id and mobile are fillers (无, N/A, 13800138000) are not duplicates of each other
+		self.assertEqual(len(sc.placeholder_rows), 4)
+		self.assertFalse(sc.placeholder_rows & set(res["failed"]))
 		# row 9 duplicated row 3, which was only warned and therefore imported
 		self.assertIn(9, res["failed"])
 		self.assertNotIn(3, res["failed"])

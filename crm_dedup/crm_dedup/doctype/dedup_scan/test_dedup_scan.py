@@ -72,7 +72,7 @@ def seed_customers(prefix: str, clusters: int, singles: int, rng: random.Random 
 	for cid in range(clusters):
 		core = company()
 		m = mobile()
-		mail = f"{prefix.lower()}.c{cid}@example.com"
+		mail = f"{prefix.lower()}.c{cid}@jinling-trade.cn"
 		add(f"{prefix}-{n:05d}", f"{core}有限公司", m, mail, cid)
 		n += 1
 		variants = rng.sample(["phone", "email", "name"], k=rng.randint(1, 3))
@@ -85,7 +85,7 @@ def seed_customers(prefix: str, clusters: int, singles: int, rng: random.Random 
 				add(f"{prefix}-{n:05d}", f"{rng.choice(CITIES)}{core}有限责任公司", mobile(), None, cid)
 			n += 1
 	for _i in range(singles):
-		add(f"{prefix}-{n:05d}", company() + "有限公司", mobile(), f"{prefix.lower()}.s{n}@example.com", None)
+		add(f"{prefix}-{n:05d}", company() + "有限公司", mobile(), f"{prefix.lower()}.s{n}@jinling-trade.cn", None)
 		n += 1
 	frappe.db.bulk_insert(
 		"Customer",
@@ -345,7 +345,7 @@ class TestScan(ScanTestCase):
 		email = self.make_rule("email", "Block", [{"fields": "email_id", "match_type": "Email"}], 2)
 		now = now_datetime()
 		mob = "13" + "".join(random.choices(string.digits, k=9))
-		mail = f"{self.prefix.lower()}@example.com"
+		mail = f"{self.prefix.lower()}@jinling-trade.cn"
 		# A-B share the phone, B-C share the e-mail: one set {A, B, C}
 		a, b, c = (f"{self.prefix}-{x}" for x in "ABC")
 		frappe.db.bulk_insert(
