@@ -203,3 +203,30 @@ def test_every_listed_entry_is_a_placeholder_for_its_type(match):
 	for value in BUILTIN_DATA["text"] + TYPE_VALUES[match]:
 		assert rules.placeholder_reason("v", value) is not None, (match, value)
 		assert rules.prepare({"v": value}).values[(("v",), match)] == [], (match, value)
+
+
+# ---- the phone check's shortcut never hides a placeholder -------------------------------------------------
+digits_like_placeholders = st.one_of(
+	st.text(st.sampled_from("0123456789"), min_size=1, max_size=16),
+	st.text(st.sampled_from("13"), min_size=4, max_size=13),  # two distinct digits
+	st.builds(
+		lambda a, n: "1" + a + a[-1] * n,
+		st.text(st.sampled_from("0123456789"), min_size=2, max_size=2),
+		st.integers(0, 10),
+	),
+	st.builds(lambda i, n: (_ASC_RUN * 3)[i : i + n], st.integers(0, 9), st.integers(1, 16)),
+	st.builds(lambda i, n: (_DESC_RUN * 3)[i : i + n], st.integers(0, 9), st.integers(1, 16)),
+)
+_ASC_RUN, _DESC_RUN = "0123456789", "9876543210"
+
+
+@FAST
+@given(st.sampled_from(["+86", "+1", "+852", "#"]), digits_like_placeholders)
+def test_phone_ending_shortcut_gives_the_full_rules_verdict(prefix, national):
+	from crm_dedup.engine.placeholders import _Lists, _PhoneCheck
+
+	norm = prefix + national
+	fast = _PhoneCheck(_Lists({}, {}), BUILTIN_DATA["phone"])
+	full = _PhoneCheck(_Lists({}, {}), BUILTIN_DATA["phone"])
+	full.suspect = None
+	assert fast("f", norm, norm) == full("f", norm, norm), norm

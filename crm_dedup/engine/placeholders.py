@@ -30,6 +30,7 @@ import hashlib
 import json
 import re
 from collections.abc import Callable, Mapping
+from functools import lru_cache
 from importlib import resources
 from typing import Any
 
@@ -60,6 +61,7 @@ OPTION_KEYS = ("builtin", *LIST_KEYS, "fields")
 _ASC = "0123456789" * 4  # a digit run is a substring of one of these (9 -> 0 wraps: 1234567890)
 _DESC = "9876543210" * 4
 _TEXT_GATE_MIN = 16  # see Placeholders._text_gate
+_UNSEEN = object()
 
 Check = Callable[[str, str, Any], "str | None"]  # (field, raw part, prepared norm) -> reason or None
 
@@ -115,7 +117,7 @@ class _NormCheck:
 		self.default = lists.default
 
 	def __call__(self, field: str, part: str, norm: Any) -> str | None:
-		return self.by_field.get(field, self.default).get(norm)
+		return (self.by_field.get(field, self.default) if self.by_field else self.default).get(norm)
 
 	def __reduce__(self):
 		return (_NormCheck, (_Lists(self.default, self.by_field),))
@@ -138,7 +140,7 @@ class _CodeCheck:
 			self.run_min = code["run_min_length"]
 
 	def __call__(self, field: str, part: str, norm: str) -> str | None:
-		hit = self.by_field.get(field, self.default).get(norm)
+		hit = (self.by_field.get(field, self.default) if self.by_field else self.default).get(norm)
 		if hit is not None:
 			return hit
 		if not norm.isascii():  # never a real code (the common case skips this)
@@ -197,13 +199,14 @@ class _TextCheck:
 class _PhoneCheck:
 	"""phone: the normalised number is looked up, then the built-in rules run on its national number."""
 
-	__slots__ = ("by_field", "default", "p", "distinct_min", "max_distinct", "run_min", "tail")
+	__slots__ = ("by_field", "default", "p", "distinct_min", "max_distinct", "run_min", "tail", "suspect")
 
 	def __init__(self, lists: _Lists, p: dict | None):
 		self.by_field = lists.by_field
 		self.default = lists.default
 		self.p = p
 		self.tail = None
+		self.suspect = None
 		if p is not None:
 			self.distinct_min = p["distinct_digits_min_length"]
 			self.max_distinct = p["max_distinct_digits"]
@@ -211,12 +214,18 @@ class _PhoneCheck:
 			t = p.get("mobile_tail")
 			if t:
 				self.tail = ("+" + t["country_code"], t["prefix"], t["length"], t["repeated"])
+			self.suspect = _suspect_endings(
+				self.max_distinct, self.distinct_min, self.run_min, self.tail[3] if self.tail else None
+			)
 
 	def __call__(self, field: str, part: str, norm: str) -> str | None:
-		hit = self.by_field.get(field, self.default).get(norm)
+		hit = (self.by_field.get(field, self.default) if self.by_field else self.default).get(norm)
 		if hit is not None or self.p is None:
 			return hit
-		# the scan's hot path: a few C-level string operations on the number, no loop over its digits
+		# the scan's hot path: most real numbers end in 4 digits no rule's number can end in
+		suspect = self.suspect
+		if suspect is not None and norm[-4:] not in suspect:
+			return None
 		d = norm[3:] if norm[:3] == "+86" else national_number(norm)
 		n = len(d)
 		if n >= self.distinct_min and self.max_distinct > 0:
@@ -247,6 +256,24 @@ class _PhoneCheck:
 		return (_PhoneCheck, (_Lists(self.default, self.by_field), self.p))
 
 
+@lru_cache(maxsize=16)
+def _suspect_endings(
+	max_distinct: int, distinct_min: int, run_min: int, tail_repeated: int | None
+) -> frozenset[str] | None:
+	"""The 4-digit endings a number caught by a phone rule can have (its national number is at least 4
+	digits long): at most ``max_distinct`` distinct digits, one digit (a repeated tail), or a digit run. Any
+	other ending cannot be caught, so ``_PhoneCheck`` stops there (9,340 of 10,000 endings by default). None
+	when a rule may judge numbers shorter than 4 digits (no filter then)."""
+	if min(distinct_min, run_min) < 4 or (tail_repeated is not None and tail_repeated < 4):
+		return None
+	out = set()
+	for i in range(10_000):
+		s = f"{i:04d}"
+		if len(set(s)) <= max(max_distinct, 1) or s in _ASC or s in _DESC:
+			out.add(s)
+	return frozenset(out)
+
+
 def _phone_rule(norm: str, p: dict) -> str | None:
 	"""The built-in rules alone (what ``_PhoneCheck`` runs after its lists)."""
 	return _PhoneCheck(_Lists({}, {}), p)("", "", norm)
@@ -256,13 +283,14 @@ class _EmailCheck:
 	"""email: the address, its domain (and parent domains) and its local part are looked up, then the
 	built-in rules run on the local part."""
 
-	__slots__ = ("lists", "domains", "locals", "p", "short", "run_min", "repeat_min")
+	__slots__ = ("lists", "domains", "locals", "p", "short", "run_min", "repeat_min", "_seen")
 
 	def __init__(self, lists: _Lists, domains: _Lists, locals_: _Lists, p: dict | None):
 		self.lists = lists
 		self.domains = domains
 		self.locals = locals_
 		self.p = p
+		self._seen: dict = {}  # domain (or (field, domain) with per-field lists) -> its verdict
 		if p is not None:
 			self.short = p["max_short_digits"]
 			self.run_min = p["run_min_length"]
@@ -270,7 +298,7 @@ class _EmailCheck:
 
 	def __call__(self, field: str, part: str, norm: str) -> str | None:
 		lists = self.lists
-		hit = lists.by_field.get(field, lists.default).get(norm)
+		hit = (lists.by_field.get(field, lists.default) if lists.by_field else lists.default).get(norm)
 		if hit is not None:
 			return hit
 		local, at, domain = norm.rpartition("@")
@@ -278,18 +306,21 @@ class _EmailCheck:
 			return None
 		if not local or not domain:
 			return NOT_EMAIL
-		domains = self.domains.by_field.get(field, self.domains.default)
-		if domains:
-			d = domain
-			while True:
-				hit = domains.get(d)
-				if hit is not None:
-					return hit
-				dot = d.find(".")
-				if dot < 0:
-					break
-				d = d[dot + 1 :]
-		hit = self.locals.by_field.get(field, self.locals.default).get(local)
+		# a few domains (qq.com, 163.com) hold most addresses: each is walked up its parents once
+		key = (field, domain) if self.domains.by_field else domain
+		seen = self._seen
+		hit = seen.get(key, _UNSEEN)
+		if hit is _UNSEEN:
+			hit = self._domain(field, domain)
+			if len(seen) >= 100_000:
+				seen.clear()
+			seen[key] = hit
+		if hit is not None:
+			return hit
+		locals_ = self.locals
+		hit = (locals_.by_field.get(field, locals_.default) if locals_.by_field else locals_.default).get(
+			local
+		)
 		if hit is not None or self.p is None:
 			return hit
 		n = len(local)
@@ -300,6 +331,20 @@ class _EmailCheck:
 				return FEW_DIGITS
 			if n >= self.run_min and (local in _ASC or local in _DESC):
 				return RUN
+		return None
+
+	def _domain(self, field: str, domain: str) -> str | None:
+		"""The verdict on the domain or its nearest listed parent (mail.example.com -> example.com)."""
+		domains = self.domains.of(field)
+		d = domain
+		while domains:
+			hit = domains.get(d)
+			if hit is not None:
+				return hit
+			dot = d.find(".")
+			if dot < 0:
+				break
+			d = d[dot + 1 :]
 		return None
 
 	def __reduce__(self):
