@@ -15,6 +15,8 @@ from __future__ import annotations
 import itertools
 import random
 import string
+import threading
+import time
 
 import frappe
 from frappe.tests.utils import FrappeTestCase
@@ -471,6 +473,40 @@ class TestScan(ScanTestCase):
 			self.assertEqual([n for n, _r in scans._iter_table("Contact", paths, first, last)], names[1:4])
 
 
+def _hold_row_lock(conf, scan: str, held: threading.Event, release: threading.Event) -> None:
+	"""Takes the Dedup Scan row lock on a connection of its own and keeps it until ``release`` is set."""
+	import pymysql
+
+	conn = pymysql.connect(
+		host=conf.db_host or "127.0.0.1",
+		port=int(conf.db_port or 3306),
+		user=conf.db_name,
+		password=conf.db_password,
+		database=conf.db_name,
+		charset="utf8mb4",
+	)
+	try:
+		with conn.cursor() as cur:
+			cur.execute("set session innodb_lock_wait_timeout = 20")
+			cur.execute("begin")
+			cur.execute("select name from `tabDedup Scan` where name = %s for update", (scan,))
+			held.set()
+			release.wait(30)
+		conn.rollback()
+	finally:
+		conn.close()
+
+
+def _wait_for_scan(scan: str, timeout: float = 60) -> None:
+	"""Waits until the worker is done with the scan, so that tearDown does not delete under a running job."""
+	deadline = time.time() + timeout
+	while time.time() < deadline:
+		frappe.db.rollback()
+		if frappe.db.get_value("Dedup Scan", scan, "status") not in ("Queued", "Running"):
+			return
+		time.sleep(0.5)
+
+
 class TestScanJobs(ScanTestCase):
 	def test_one_job_per_scan(self):
 		"""Queued for real on the long queue: the same scan cannot be queued (or run) twice."""
@@ -481,7 +517,15 @@ class TestScanJobs(ScanTestCase):
 		doc = frappe.get_doc({"doctype": "Dedup Scan", "scan_doctype": "Customer", "rule": rule}).insert()
 		self.scans.append(doc.name)
 		scans.enqueue_scan(doc)
+		# The live worker would pick the job up and could finish it before the assertions below run. A second
+		# connection queues for the scan's row lock now, gets it when our commit enqueues the job, and holds it
+		# while we look: the job's first write ("Running") waits behind it, so the job stays in flight.
+		held, release = threading.Event(), threading.Event()
+		holder = threading.Thread(target=_hold_row_lock, args=(frappe.local.conf, doc.name, held, release))
+		holder.start()
+		time.sleep(0.3)  # the holder is waiting for the row lock before the commit hands it over
 		frappe.db.commit()  # enqueue_after_commit
+		self.assertTrue(held.wait(10), "the lock holder did not get the scan's row lock")
 		try:
 			job = get_job(scans.job_id(doc.name))
 			self.assertIsNotNone(job)
@@ -498,10 +542,13 @@ class TestScanJobs(ScanTestCase):
 			with self.assertRaises(frappe.ValidationError):
 				scans.enqueue_scan(other)
 		finally:
+			release.set()
+			holder.join(10)
 			job = get_job(scans.job_id(doc.name))
-			if job:
+			if job and job.get_status() == "queued":
 				job.cancel()
 				job.delete()
+			_wait_for_scan(doc.name)
 
 	def test_scheduled_scan_follows_settings(self):
 		rule = self.make_rule("phone", "Block", [{"fields": "mobile_no", "match_type": "Phone"}])
