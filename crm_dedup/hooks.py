@@ -13,30 +13,30 @@ after_migrate = "crm_dedup.install.after_migrate"
 # One desk bundle: form warn dialog, merge actions, duplicate indicators (see public/js/*.js)
 app_include_js = "crm_dedup.bundle.js"
 
-# ---- save-time checks and key-index maintenance (crm_dedup.events) ---------------------------------
+# ---- save-time checks and key-index maintenance (crm_dedup.checks) ---------------------------------
 # "*" because an admin may put a rule on any doctype; each handler returns at once (cached map) for
 # doctypes that no enabled rule touches.
 doc_events = {
 	"*": {
-		"before_insert": ["crm_dedup.events.before_insert"],
-		"before_validate": ["crm_dedup.events.before_validate"],
-		"validate": ["crm_dedup.events.validate"],
-		"on_update": ["crm_dedup.events.on_update"],
-		"on_change": ["crm_dedup.events.on_change"],
-		"on_trash": ["crm_dedup.events.on_trash"],
-		"after_rename": ["crm_dedup.events.after_rename"],
+		"before_insert": ["crm_dedup.checks.events.before_insert"],
+		"before_validate": ["crm_dedup.checks.events.before_validate"],
+		"validate": ["crm_dedup.checks.events.validate"],
+		"on_update": ["crm_dedup.checks.events.on_update"],
+		"on_change": ["crm_dedup.checks.events.on_change"],
+		"on_trash": ["crm_dedup.checks.events.on_trash"],
+		"after_rename": ["crm_dedup.checks.events.after_rename"],
 	},
 	"Dedup Rule": {
-		"on_update": ["crm_dedup.bridge.clear_cache"],
-		"on_trash": ["crm_dedup.bridge.clear_cache"],
+		"on_update": ["crm_dedup.core.config.clear_cache"],
+		"on_trash": ["crm_dedup.core.config.clear_cache"],
 	},
-	# a completed merge closes the duplicate sets of its records (crm_dedup.scans)
-	"Dedup Merge Log": {"on_update": ["crm_dedup.scans.on_merge_log"]},
+	# a completed merge closes the duplicate sets of its records (crm_dedup.scans.review)
+	"Dedup Merge Log": {"on_update": ["crm_dedup.scans.review.on_merge_log"]},
 }
 
-# key locks of a save outlive the commits its hooks make, never its request or job (crm_dedup.key_index)
-after_request = ["crm_dedup.key_index.end_of_request"]
-after_job = ["crm_dedup.key_index.end_of_request"]
+# key locks of a save outlive the commits its hooks make, never its request or job (crm_dedup.core.guard)
+after_request = ["crm_dedup.core.guard.end_of_request"]
+after_job = ["crm_dedup.core.guard.end_of_request"]
 
 # Dedup Key / Dedup Collision Log rows point at records but must never stop one from being deleted
 ignore_links_on_delete = ["Dedup Key", "Dedup Collision Log"]
@@ -51,17 +51,17 @@ ignore_links_on_delete += [
 	"Dedup Not Duplicate",
 ]
 
-# ---- batch scans (crm_dedup.scans) ---------------------------------------------------------------------
+# ---- batch scans (crm_dedup.scans.start) ---------------------------------------------------------------
 scheduler_events = {
-	"daily": ["crm_dedup.scans.run_scheduled_daily"],
-	"weekly": ["crm_dedup.scans.run_scheduled_weekly"],
+	"daily": ["crm_dedup.scans.start.run_scheduled_daily"],
+	"weekly": ["crm_dedup.scans.start.run_scheduled_weekly"],
 }
 
-# ---- Data Import dry run (crm_dedup.data_import) -------------------------------------------------------
+# ---- Data Import dry run (crm_dedup.checks.data_import)---------------------------------------------------
 doctype_js = {"Data Import": "public/js/data_import.js"}
 
-# ---- collision query (crm_dedup.collision) -------------------------------------------------------------
-# per-user query counters must survive `bench clear-cache` / frappe.clear_cache(), like Frappe's own rate limits
-persistent_cache_keys = ["crm_dedup:collision_query:*"]
+# ---- collision query (crm_dedup.collision_query) -------------------------------------------------------
+# per-user query counters must survive `bench clear-cache` / frappe.clear_cache(), like Frappe's own rate limits (crm_dedup.core.ratelimit)
+persistent_cache_keys = ["crm_dedup:rate:*"]
 # query logs (Link to User) never stop a user from being deleted
 ignore_links_on_delete += ["Dedup Query Log"]

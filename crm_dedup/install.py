@@ -8,6 +8,10 @@ from __future__ import annotations
 
 import frappe
 
+from crm_dedup.core.config import clear_cache
+from crm_dedup.engine import KEY_VERSION
+from crm_dedup.rules.rebuild import enqueue_rebuild
+
 ROLE = "Dedup Manager"
 # (doctype, owner field): "" means no field of its own (owner of a linked party, assigned user, creator)
 DEFAULT_OWNER_FIELDS = (("Customer", "account_manager"), ("Lead", "lead_owner"), ("Contact", ""))
@@ -38,9 +42,7 @@ def _setup_core() -> None:
 	_ensure_placeholder_default()
 	_ensure_key_indexes()
 	_ensure_key_version()
-	from crm_dedup import bridge
-
-	bridge.clear_cache()
+	clear_cache()
 
 
 def _ensure_placeholder_default() -> None:
@@ -56,16 +58,12 @@ def _ensure_placeholder_default() -> None:
 def _ensure_key_version() -> None:
 	"""Stored keys are only valid for the engine version that made them: a new KEY_VERSION (normalisers or
 	blocking keys changed) queues a rebuild of the whole index, once."""
-	from crm_dedup.engine.match import KEY_VERSION
-
 	stored = frappe.db.get_global("crm_dedup_key_version")
 	if stored == str(KEY_VERSION):
 		return
 	frappe.db.set_global("crm_dedup_key_version", str(KEY_VERSION))
 	if stored is not None and frappe.db.count("Dedup Key"):
-		from crm_dedup import key_index
-
-		key_index.enqueue_rebuild()
+		enqueue_rebuild()
 
 
 def _ensure_role() -> None:

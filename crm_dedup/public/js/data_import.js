@@ -1,5 +1,5 @@
 // Data Import: "Duplicate check (dry run)" — which rows of the attached file the Dedup Rules with
-// "apply on data import" would block or warn, and why, without importing anything (crm_dedup.data_import).
+// "apply on data import" would block or warn, and why, without importing anything (crm_dedup.checks.data_import).
 
 frappe.ui.form.on("Data Import", {
 	refresh(frm) {
@@ -13,7 +13,7 @@ function crm_dedup_dry_run(frm) {
 	const esc = (v) => frappe.utils.escape_html(v == null ? "" : String(v));
 	frappe
 		.call({
-			method: "crm_dedup.data_import.dry_run",
+			method: "crm_dedup.checks.data_import.dry_run",
 			args: { data_import: frm.doc.name },
 			freeze: true,
 			freeze_message: __("Checking every row for duplicates…"),

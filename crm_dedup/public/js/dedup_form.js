@@ -1,5 +1,5 @@
 // Save-time duplicate dialog (core). For every DocType that has an enabled Dedup Rule, the form asks
-// crm_dedup.api.check_duplicates before it saves; a Block or Warn match stops the save and shows the matches
+// crm_dedup.checks.api.check_duplicates before it saves; a Block or Warn match stops the save and shows the matches
 // with "Open existing" and, for a Warn rule and an allowed role, "Save anyway" (the server re-checks on save
 // and records the override).
 frappe.provide("crm_dedup");
@@ -11,7 +11,7 @@ crm_dedup._doctypes = null;
 crm_dedup.dedup_doctypes = function () {
 	if (!crm_dedup._doctypes) {
 		crm_dedup._doctypes = frappe
-			.xcall("crm_dedup.api.dedup_doctypes")
+			.xcall("crm_dedup.checks.api.dedup_doctypes")
 			.then((list) => new Set(list || []))
 			.catch(() => new Set());
 	}
@@ -38,7 +38,7 @@ crm_dedup.check_before_save = function (frm) {
 	if (frm.doc[crm_dedup.OVERRIDE_KEY]) return; // the user chose "Save anyway"; the server verifies the role
 	return frappe
 		.call({
-			method: "crm_dedup.api.check_duplicates",
+			method: "crm_dedup.checks.api.check_duplicates",
 			args: { doc: frm.doc },
 			type: "POST",
 			freeze: true,

@@ -5,7 +5,7 @@ from frappe.model.document import Document
 
 
 class DedupCollisionLog(Document):
-	"""A Block / Warn / Log only collision at save time (written by crm_dedup.events)."""
+	"""A Block / Warn / Log only collision at save time (written by crm_dedup.checks)."""
 
 	# begin: auto-generated types
 	# This code is auto-generated. Do not modify anything in this block.

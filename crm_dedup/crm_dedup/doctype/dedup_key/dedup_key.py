@@ -5,7 +5,7 @@ from frappe.model.document import Document
 
 
 class DedupKey(Document):
-	"""One blocking key of one record under one rule (written by crm_dedup.key_index, never by hand)."""
+	"""One blocking key of one record under one rule (written by crm_dedup.core.guard, never by hand)."""
 
 	# begin: auto-generated types
 	# This code is auto-generated. Do not modify anything in this block.

@@ -3,9 +3,9 @@
 
 frappe.ui.form.on("Dedup Rule", {
 	setup(frm) {
-		frm.set_query("target_doctype", () => ({ query: "crm_dedup.api.target_doctype_query" }));
+		frm.set_query("target_doctype", () => ({ query: "crm_dedup.rules.api.target_doctype_query" }));
 		frm.set_query("other_doctype", "cross_checks", () => ({
-			query: "crm_dedup.api.target_doctype_query",
+			query: "crm_dedup.rules.api.target_doctype_query",
 		}));
 	},
 
@@ -80,7 +80,7 @@ frappe.ui.form.on("Dedup Rule Condition", {
 const crm_dedup_rule = {
 	field_options(frm) {
 		if (!frm._field_options) {
-			frm._field_options = frappe.xcall("crm_dedup.api.field_options", {
+			frm._field_options = frappe.xcall("crm_dedup.rules.api.field_options", {
 				doctype: frm.doc.target_doctype,
 			});
 		}
@@ -150,7 +150,7 @@ const crm_dedup_rule = {
 			.filter(Boolean);
 		fields.forEach((path) =>
 			frappe
-				.xcall("crm_dedup.api.check_field", {
+				.xcall("crm_dedup.rules.api.check_field", {
 					doctype: frm.doc.target_doctype,
 					path,
 					match_type: row.match_type,
@@ -168,7 +168,7 @@ const crm_dedup_rule = {
 
 	show_preset(frm, key) {
 		frappe
-			.xcall("crm_dedup.api.get_presets", { target_doctype: frm.doc.target_doctype })
+			.xcall("crm_dedup.rules.api.get_presets", { target_doctype: frm.doc.target_doctype })
 			.then((presets) => {
 				const preset = presets.find((p) => p.preset === key);
 				if (!preset) return;
@@ -210,7 +210,7 @@ const crm_dedup_rule = {
 					primary_action_label: __("Create Rules"),
 					primary_action() {
 						frappe
-							.xcall("crm_dedup.api.create_preset", {
+							.xcall("crm_dedup.rules.api.create_preset", {
 								preset: key,
 								target_doctype: frm.doc.target_doctype,
 							})

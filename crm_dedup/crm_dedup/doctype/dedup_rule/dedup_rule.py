@@ -9,8 +9,11 @@ import frappe
 from frappe import _
 from frappe.model.document import Document
 
-from crm_dedup import bridge
+from crm_dedup.core import config as rule_config
+from crm_dedup.core.roles import require_manager
 from crm_dedup.engine import RuleError, RuleSet
+from crm_dedup.rules import rebuild as index_rebuild
+from crm_dedup.rules.fields import check_condition_field
 
 # a rebuild of up to this many records runs inside the save; larger ones go to a background job
 INLINE_REBUILD_LIMIT = 5000
@@ -63,12 +66,12 @@ class DedupRule(Document):
 			frappe.throw(_("Add at least one condition"), title=_("Invalid rule"))
 		errors = []
 		for row in self.conditions:
-			fields = bridge.split_fields(row.fields)
+			fields = rule_config.split_fields(row.fields)
 			if not fields:
 				errors.append(_("Condition {0}: choose at least one field").format(row.idx))
 				continue
 			row.fields = ", ".join(fields)
-			match = bridge.MATCH_TYPES.get(row.match_type)
+			match = rule_config.MATCH_TYPES.get(row.match_type)
 			if match in ("company_name", "person_name", "fuzzy"):
 				if row.threshold is None or not 0 < row.threshold <= 100:
 					errors.append(
@@ -77,9 +80,9 @@ class DedupRule(Document):
 						)
 					)
 			for path in fields:
-				if error := bridge.check_condition_field(self.target_doctype, path, match):
+				if error := check_condition_field(self.target_doctype, path, match):
 					errors.append(_("Condition {0}: {1}").format(row.idx, error))
-		rule_fields = {f for row in self.conditions for f in bridge.split_fields(row.fields)}
+		rule_fields = {f for row in self.conditions for f in rule_config.split_fields(row.fields)}
 		seen = set()
 		for row in self.cross_checks:
 			if row.other_doctype == self.target_doctype:
@@ -93,7 +96,7 @@ class DedupRule(Document):
 				errors.append(_("Cross check {0}: {1} is listed twice").format(row.idx, _(row.other_doctype)))
 			seen.add(row.other_doctype)
 			try:
-				fmap = bridge.parse_field_map(row.field_map)
+				fmap = rule_config.parse_field_map(row.field_map)
 			except ValueError as e:
 				errors.append(_("Cross check {0}: {1}").format(row.idx, e))
 				continue
@@ -109,7 +112,7 @@ class DedupRule(Document):
 					continue
 				match = self._match_of(target)
 				for path in paths:
-					if error := bridge.check_condition_field(row.other_doctype, path, match):
+					if error := check_condition_field(row.other_doctype, path, match):
 						errors.append(_("Cross check {0}: {1}").format(row.idx, error))
 		if errors:
 			frappe.throw(
@@ -118,14 +121,14 @@ class DedupRule(Document):
 				as_list=False,
 			)
 		try:
-			RuleSet.from_dict({"rules": [bridge.rule_doc_to_dict(self)]})
+			RuleSet.from_dict({"rules": [rule_config.rule_doc_to_dict(self)]})
 		except RuleError as e:
 			frappe.throw(str(e), title=_("Invalid rule"))
 
 	def _match_of(self, field: str) -> str:
 		for row in self.conditions:
-			if field in bridge.split_fields(row.fields):
-				return bridge.MATCH_TYPES.get(row.match_type)
+			if field in rule_config.split_fields(row.fields):
+				return rule_config.MATCH_TYPES.get(row.match_type)
 		return "exact"
 
 	def index_signature(self) -> str:
@@ -134,7 +137,7 @@ class DedupRule(Document):
 			{
 				"enabled": self.enabled,
 				"target": self.target_doctype,
-				"rule": bridge.rule_doc_to_dict(self)["conditions"],
+				"rule": rule_config.rule_doc_to_dict(self)["conditions"],
 				"cross": [(c.other_doctype, c.field_map, c.enabled) for c in self.cross_checks],
 			},
 			sort_keys=True,
@@ -142,7 +145,7 @@ class DedupRule(Document):
 		)
 
 	def on_update(self) -> None:
-		bridge.clear_cache()
+		rule_config.clear_cache()
 		before = self.get_doc_before_save()
 		if before is not None and before.index_signature() == self.index_signature():
 			return
@@ -151,26 +154,22 @@ class DedupRule(Document):
 		self.schedule_rebuild()
 
 	def schedule_rebuild(self) -> None:
-		from crm_dedup import key_index
-
 		doctypes = [self.target_doctype] + [c.other_doctype for c in self.cross_checks if c.enabled]
 		size = sum(frappe.db.count(dt) for dt in doctypes if frappe.db.exists("DocType", dt))
 		if size <= INLINE_REBUILD_LIMIT or frappe.flags.in_test:
-			key_index.rebuild(self.name, commit=False, progress=False)
+			index_rebuild.rebuild(self.name, commit=False, progress=False)
 			for f in ("index_status", "last_indexed", "indexed_keys"):
 				self.set(f, frappe.db.get_value("Dedup Rule", self.name, f))
 		else:
 			frappe.db.set_value("Dedup Rule", self.name, "index_status", _("Queued"), update_modified=False)
-			key_index.enqueue_rebuild(self.name)
+			index_rebuild.enqueue_rebuild(self.name)
 
 	def on_trash(self) -> None:
 		frappe.db.delete("Dedup Key", {"rule": self.name})
-		bridge.clear_cache()
+		rule_config.clear_cache()
 
 	@frappe.whitelist()
 	def rebuild_index(self) -> None:
-		frappe.only_for(("System Manager", "Dedup Manager"))
-		from crm_dedup import key_index
-
+		require_manager(_("rebuild the duplicate index"))
 		frappe.db.set_value("Dedup Rule", self.name, "index_status", _("Queued"), update_modified=False)
-		key_index.enqueue_rebuild(self.name)
+		index_rebuild.enqueue_rebuild(self.name)

@@ -7,8 +7,11 @@ import frappe
 from frappe import _
 from frappe.model.document import Document
 
-from crm_dedup import bridge, key_index
+from crm_dedup.core.config import clear_cache, placeholder_options
+from crm_dedup.core.roles import require_manager
 from crm_dedup.engine import RuleError, RuleSet
+from crm_dedup.rules.fields import resolve_path
+from crm_dedup.rules.rebuild import enqueue_rebuild
 
 
 class DedupSettings(Document):
@@ -62,7 +65,7 @@ class DedupSettings(Document):
 			path = (row.owner_field or "").strip()
 			row.owner_field = path
 			if path:
-				df, error = bridge.resolve_path(row.ref_doctype, path)
+				df, error = resolve_path(row.ref_doctype, path)
 				if error:
 					frappe.throw(
 						_("Owner Fields row {0}: {1}").format(row.idx, error), title=_("Invalid settings")
@@ -83,7 +86,7 @@ class DedupSettings(Document):
 		try:
 			RuleSet.from_dict(
 				{
-					"options": {"placeholders": bridge.placeholder_options(self)},
+					"options": {"placeholders": placeholder_options(self)},
 					"rules": [{"name": "check", "conditions": [{"fields": ["x"], "match": "exact"}]}],
 				}
 			)
@@ -91,15 +94,15 @@ class DedupSettings(Document):
 			frappe.throw(_("Placeholders: {0}").format(str(e)), title=_("Invalid settings"))
 
 	def on_update(self) -> None:
-		bridge.clear_cache()
+		clear_cache()
 		before = self.get_doc_before_save()
 		if (
 			before is not None
 			and not self.flags.crm_dedup_no_rebuild
-			and bridge.placeholder_options(before) != bridge.placeholder_options(self)
+			and placeholder_options(before) != placeholder_options(self)
 		):
 			# keys of values that are placeholders now (or no longer) must go (or come back)
-			key_index.enqueue_rebuild(None)
+			enqueue_rebuild(None)
 			frappe.msgprint(
 				_("Placeholders changed: the key index is being rebuilt in the background."),
 				alert=True,
@@ -108,5 +111,5 @@ class DedupSettings(Document):
 
 	@frappe.whitelist()
 	def rebuild_index(self) -> None:
-		frappe.only_for(("System Manager", "Dedup Manager"))
-		key_index.enqueue_rebuild(None)
+		require_manager(_("rebuild the duplicate index"))
+		enqueue_rebuild(None)

@@ -39,7 +39,7 @@ frappe.query_reports["Dedup Common Values"] = {
 				() =>
 					frappe
 						.call({
-							method: "crm_dedup.api.add_placeholders",
+							method: "crm_dedup.rules.api.add_placeholders",
 							args: {
 								doctype: report.get_filter_value("doctype"),
 								values: rows.map((r) => ({ field: r.field, value: r.value })),

@@ -11,7 +11,10 @@ import frappe
 from frappe import _
 from frappe.utils import cint
 
-from crm_dedup import bridge, events
+from crm_dedup.core.config import compiled
+from crm_dedup.core.display import field_label, match_label
+from crm_dedup.core.records import load_records
+from crm_dedup.core.roles import require_manager
 from crm_dedup.engine import common_values
 
 MAX_RECORDS = 200_000  # records read at the most (newest first)
@@ -20,9 +23,9 @@ BATCH = 5000
 
 def execute(filters: dict | None = None):
 	filters = frappe._dict(filters or {})
-	frappe.only_for(("System Manager", "Dedup Manager"))
+	require_manager(_("see the common values of the rule fields"))
 	doctype = filters.get("doctype") or "Customer"
-	comp = bridge.compiled()
+	comp = compiled()
 	names = comp.target_rules(doctype)
 	rs = comp.ruleset(names)
 	if rs is None:
@@ -35,8 +38,8 @@ def execute(filters: dict | None = None):
 		data.append(
 			{
 				"field": r["field"],
-				"field_label": events.field_label(doctype, r["field"]),
-				"match": bridge.MATCH_LABELS.get(r["match"], r["match"]),
+				"field_label": field_label(doctype, r["field"]),
+				"match": match_label(r["match"]),
 				"value": r["value"],
 				"records": r["records"],
 				"distinct_others": r["distinct_others"],
@@ -51,7 +54,7 @@ def _records(doctype: str, paths: list[str]):
 	names = frappe.get_all(doctype, order_by="creation desc", limit=MAX_RECORDS, pluck="name")
 	for start in range(0, len(names), BATCH):
 		chunk = names[start : start + BATCH]
-		recs = bridge.load_records(doctype, chunk, paths)
+		recs = load_records(doctype, chunk, paths)
 		for name in chunk:
 			if name in recs:
 				yield name, recs[name]
@@ -63,7 +66,12 @@ def _columns() -> list[dict]:
 		{"fieldname": "match", "label": _("Match Type"), "fieldtype": "Data", "width": 120},
 		{"fieldname": "value", "label": _("Value"), "fieldtype": "Data", "width": 180},
 		{"fieldname": "records", "label": _("Records"), "fieldtype": "Int", "width": 90},
-		{"fieldname": "distinct_others", "label": _("Distinct Other Values"), "fieldtype": "Data", "width": 150},
+		{
+			"fieldname": "distinct_others",
+			"label": _("Distinct Other Values"),
+			"fieldtype": "Data",
+			"width": 150,
+		},
 		{"fieldname": "examples", "label": _("Examples"), "fieldtype": "Data", "width": 260},
 		{"fieldname": "field", "label": _("Field Path"), "fieldtype": "Data", "hidden": 1},
 	]

@@ -1,4 +1,4 @@
-// Collision Query (撞单查询) page controller: asks crm_dedup.collision for the layout, runs the query,
+// Collision Query (撞单查询) page controller: asks crm_dedup.collision_query for the layout, runs the query,
 // shows what the API returns (the same answer integrations get).
 frappe.provide("crm_dedup");
 
@@ -32,7 +32,7 @@ crm_dedup.CollisionQuery = class CollisionQuery {
 	}
 
 	load_layout() {
-		return frappe.call({ method: "crm_dedup.collision.get_query_fields" }).then((r) => {
+		return frappe.call({ method: "crm_dedup.collision_query.api.get_query_fields" }).then((r) => {
 			const layout = r.message;
 			// keep what was typed and the doctype chosen across a reload of the layout
 			const previous = this.form;
@@ -65,7 +65,7 @@ crm_dedup.CollisionQuery = class CollisionQuery {
 		this.busy = true;
 		frappe
 			.call({
-				method: "crm_dedup.collision.collision_query",
+				method: "crm_dedup.collision_query.api.collision_query",
 				args: { doctype: query.doctype, inputs: query.inputs },
 				freeze: true,
 				freeze_message: __("Checking…"),

@@ -1,4 +1,4 @@
-// The inputs of the Collision Query page, laid out from the enabled Dedup Rules (crm_dedup.collision).
+// The inputs of the Collision Query page, laid out from the enabled Dedup Rules (crm_dedup.collision_query).
 frappe.provide("crm_dedup");
 
 crm_dedup.CollisionQueryForm = class CollisionQueryForm {

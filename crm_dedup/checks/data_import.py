@@ -1,8 +1,10 @@
+# Copyright (c) 2025, crm_dedup contributors
+# License: MIT. See license.txt
 """Duplicate checks of Data Import rows, and the dry run of an attached import file.
 
 **During an import** Frappe's importer inserts (or saves) every row in the one background job, commits each
 successful row on its own, and for a failing row saves ``frappe.local.message_log`` to the Data Import Log
-and rolls the row back. ``crm_dedup.events.validate`` recognises an import row by
+and rolls the row back. ``crm_dedup.checks.events.validate`` recognises an import row by
 ``doc.flags.updater_reference`` and hands the hits of the rules with "apply on data import" to
 ``on_import_row``:
 
@@ -28,10 +30,16 @@ from typing import Any
 
 import frappe
 from frappe import _
+from frappe.core.doctype.data_import.importer import get_id_field
 from frappe.utils import escape_html, get_fullname
 
-from crm_dedup import bridge
-from crm_dedup.bridge import ACTION_LABELS, DuplicateHit
+from crm_dedup.checks.decision import raise_duplicate
+from crm_dedup.core.collision_log import record_collisions
+from crm_dedup.core.config import ACTION_LABELS, compiled, get_rules
+from crm_dedup.core.display import describe, field_label, hit_view, match_label
+from crm_dedup.core.lookup import DuplicateHit, find_duplicates
+from crm_dedup.core.records import doc_to_record
+from crm_dedup.core.sets import add_pair_to_sets
 from crm_dedup.engine import MemoryIndex, check_record
 
 INSERT = "Insert New Records"
@@ -41,9 +49,7 @@ MAX_DRY_RUN_ROWS = 20000
 
 # ==== import rows =======================================================================================
 def on_import_row(doc: Any, hits: list[DuplicateHit]) -> None:
-	"""Decides a Data Import row (called by crm_dedup.events.validate with the rule hits of the row)."""
-	from crm_dedup import events
-
+	"""Decides a Data Import row (called by crm_dedup.checks.events.validate with the rule hits of the row)."""
 	if not doc.is_new():
 		# an update row never matches the record it updates
 		hits = [h for h in hits if not (h.doctype == doc.doctype and h.name == doc.name)]
@@ -53,27 +59,25 @@ def on_import_row(doc: Any, hits: list[DuplicateHit]) -> None:
 	warns = [h for h in hits if h.action == "warn"]
 	logs = [h for h in hits if h.action == "log"]
 	if blocks:
-		events.record_collisions(doc, blocks, "Import Rejected", "import", survive_rollback=True)
+		record_collisions(doc, blocks, "Import Rejected", "import", survive_rollback=True)
 		# non-raising msgprints of earlier, successful rows are still in the message log; they would be
 		# saved to this row's import log next to our message
 		frappe.clear_messages()
-		events.raise_duplicate(doc, blocks)
+		raise_duplicate(doc, blocks)
 	if warns:
-		events.record_collisions(doc, warns, "Import Flagged", "import", survive_rollback=False)
+		record_collisions(doc, warns, "Import Flagged", "import", survive_rollback=False)
 		_flag(doc, warns)
 	if logs:
-		events.record_collisions(doc, logs, "Logged", "import", survive_rollback=False, notify=False)
+		record_collisions(doc, logs, "Logged", "import", survive_rollback=False, notify=False)
 
 
 def _flag(doc: Any, hits: list[DuplicateHit]) -> None:
 	"""Puts a warned row and the records it resembles in an open Duplicate Set (written with the row)."""
-	from crm_dedup import scans
-
 	for h in hits[:5]:
 		if h.doctype != doc.doctype or not doc.name:
 			continue
 		try:
-			scans.add_pair_to_sets(doc.doctype, doc.name, h.name, h.match)
+			add_pair_to_sets(doc.doctype, doc.name, h.name, h.match)
 		except Exception:
 			frappe.log_error(title="crm_dedup: could not record a flagged import row")
 
@@ -91,7 +95,7 @@ def dry_run(data_import: str) -> dict:
 	frappe.has_permission(doctype, "read", throw=True)
 	if not (di.import_file or di.google_sheets_url):
 		frappe.throw(_("Attach the file to import first."), title=_("No file"))
-	rules = bridge.get_rules(doctype, "import")
+	rules = get_rules(doctype, "import")
 	out: dict[str, Any] = {
 		"doctype": doctype,
 		"import_type": di.import_type,
@@ -113,7 +117,7 @@ def dry_run(data_import: str) -> dict:
 			)
 		)
 	out["total"] = len(payloads)
-	comp = bridge.compiled()
+	comp = compiled()
 	fields = comp.query_fields(doctype, "import")
 	in_file = MemoryIndex()
 	row_label: dict[str, int] = {}
@@ -123,10 +127,10 @@ def dry_run(data_import: str) -> dict:
 		doc = _row_doc(doctype, di.import_type, payload.doc)
 		if doc is None:
 			continue
-		record = bridge.doc_to_record(doc, fields)
+		record = doc_to_record(doc, fields)
 		existing = [
 			h
-			for h in bridge.find_duplicates(doc, doctype, event="import", exclude_self=True)
+			for h in find_duplicates(doc, doctype, event="import", exclude_self=True)
 			if not (di.import_type == UPDATE and h.doctype == doctype and h.name == doc.name)
 		]
 		own_id = f"row:{row_no}"
@@ -150,8 +154,6 @@ def dry_run(data_import: str) -> dict:
 def _row_doc(doctype: str, import_type: str, payload: Any) -> Any:
 	"""The document the importer would save for a row, built in memory only."""
 	if import_type == UPDATE:
-		from frappe.core.doctype.data_import.importer import get_id_field
-
 		id_value = payload.get(get_id_field(doctype).fieldname)
 		if not id_value or not frappe.db.exists(doctype, id_value):
 			return None
@@ -167,8 +169,6 @@ def _entry(
 	doc: Any, row_no: int, existing: list[DuplicateHit], earlier: list, row_label: dict[str, int]
 ) -> dict | None:
 	"""One line of the dry-run report: the worst action of the row, and why."""
-	from crm_dedup import events
-
 	order = {"block": 0, "warn": 1, "log": 2}
 	best_db = min(existing, key=lambda h: (order.get(h.action, 3), h.match.sort_key())) if existing else None
 	best_file = min(earlier, key=lambda m: (order.get(m.action, 3), m.sort_key())) if earlier else None
@@ -185,11 +185,11 @@ def _entry(
 		other_row = row_label.get(str(m.id))
 		fields = "; ".join(
 			_("{0} {1} matches {2} {3} ({4}, {5})").format(
-				events.field_label(doc.doctype, h.field_a),
+				field_label(doc.doctype, h.field_a),
 				h.value_a,
-				events.field_label(doc.doctype, h.field_b),
+				field_label(doc.doctype, h.field_b),
 				h.value_b,
-				_(bridge.MATCH_LABELS.get(h.match, h.match)),
+				match_label(h.match),
 				round(h.score, 1),
 			)
 			for h in m.hits
@@ -209,8 +209,8 @@ def _entry(
 			"message": message,
 		}
 	h = best_db
-	title, message = events.describe(doc, [h] + [x for x in existing if x is not h])
-	v = events.hit_view(doc.doctype, h)
+	title, message = describe(doc, [h] + [x for x in existing if x is not h])
+	v = hit_view(doc.doctype, h)
 	return {
 		"row": row_no,
 		"title": row_title,

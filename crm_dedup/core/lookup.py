@@ -1,0 +1,173 @@
+# Copyright (c) 2025, crm_dedup contributors
+# License: MIT. See license.txt
+"""Duplicate search: the existing records that the enabled rules match for a document or a dict, through the
+key index, with the records it merely relates to (its own Contacts, the Lead it came from, pairs marked "not a
+duplicate") dropped.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+import frappe
+
+from crm_dedup.core.config import ACTION_ORDER, compiled
+from crm_dedup.core.guard import lock_keys
+from crm_dedup.core.keys import MariaDBIndex
+from crm_dedup.core.owners import owner_of
+from crm_dedup.core.pairs import is_not_duplicate
+from crm_dedup.core.records import PARTY_LINK_TABLE, doc_to_record, record_info
+from crm_dedup.core.records import get_value as _get
+from crm_dedup.engine import Match, check_record
+
+
+@dataclass
+class DuplicateHit:
+	"""An existing record a rule matched."""
+
+	doctype: str
+	name: str
+	match: Match
+	owner: str | None = None
+	created: Any = None
+	title: str | None = None
+	extra: dict = field(default_factory=dict)
+
+	@property
+	def action(self) -> str:
+		return self.match.action
+
+	def to_dict(self) -> dict:
+		return {
+			"doctype": self.doctype,
+			"name": self.name,
+			"owner": self.owner,
+			"created": str(self.created) if self.created else None,
+			"title": self.title,
+			"match": self.match.to_dict(),
+		}
+
+
+def find_duplicates(
+	doc_or_dict: Any,
+	doctype: str | None = None,
+	event: str = "insert",
+	exclude_self: bool = True,
+	lock: bool = False,
+	limit: int | None = None,
+) -> list[DuplicateHit]:
+	"""Existing records that an enabled rule for ``event`` matches: Block hits first, then Warn, then Log only;
+	within an action by priority and score. A record matched by rules of different actions appears once per
+	action.
+
+	Searches the target doctype and every cross-checked doctype through the key index. ``lock=True`` (the
+	save path) first takes the database locks on the record's Block-rule keys, so two transactions saving the
+	same new record are serialised until the first commits; the lookup then reads the latest committed keys.
+	"""
+	doctype = doctype or _get(doc_or_dict, "doctype")
+	comp = compiled()
+	own = comp.target_rules(doctype, event)
+	if not own:
+		return []
+	views: list[tuple[str, tuple[str, ...], dict | None]] = [(doctype, own, None)]
+	views += comp.cross_views(doctype, event)
+	record = doc_to_record(doc_or_dict, comp.query_fields(doctype, event))
+	self_name = _get(doc_or_dict, "name") if exclude_self else None
+
+	if lock:
+		to_lock: dict[str, set[str]] = {}
+		rs_own = comp.ruleset(own)
+		for rule, keys in rs_own.keys(rs_own.prepare(record)).items():
+			if comp.action(rule) == "block":
+				to_lock[rule] = keys
+		if to_lock:
+			lock_keys(to_lock, timeout=comp.cfg.get("lock_timeout") or 10)
+
+	found: list[tuple[str, Match]] = []
+	for src, names, fmap in views:
+		if fmap is None:
+			paths = comp.query_fields(doctype)
+		else:
+			paths = list(dict.fromkeys(p for ps in fmap.values() for p in ps))
+		index = MariaDBIndex(src, paths, fmap)
+		rs_all = comp.ruleset(names)
+		index.prefetch(rs_all.keys(rs_all.prepare(record)))
+		exclude = [self_name] if (self_name and src == doctype) else []
+		# one search per action: a Log-only rule with a lower priority number must not hide a Block rule
+		# that fires for the same pair (the engine reports one rule per pair)
+		by_action: dict[str, list[str]] = defaultdict(list)
+		for n in names:
+			by_action[comp.action(n)].append(n)
+		for action_names in by_action.values():
+			rs = comp.ruleset(action_names)
+			for m in check_record(rs, record, index, exclude=exclude):
+				found.append((src, m))
+
+	found = _drop_related(doc_or_dict, doctype, found)
+	found.sort(key=lambda t: (ACTION_ORDER.get(t[1].action, 9), *t[1].sort_key()))
+	if limit:
+		found = found[:limit]
+	return _describe(found)
+
+
+def _drop_related(doc: Any, doctype: str, found: list[tuple[str, Match]]) -> list[tuple[str, Match]]:
+	"""Drops matches that are not duplicates but relatives of the record: records it links to (a Customer's
+	Lead, a Contact's Customer), records linking to it (a Customer's own Contacts), pairs marked "not a
+	duplicate"."""
+	if not found:
+		return found
+	name = _get(doc, "name")
+	meta = frappe.get_meta(doctype)
+	links: set[tuple[str, str]] = set()
+	for df in meta.get_link_fields():
+		if v := _get(doc, df.fieldname):
+			links.add((df.options, str(v)))
+	for df in meta.get_table_fields():
+		if df.options == PARTY_LINK_TABLE:
+			for row in _get(doc, df.fieldname) or []:
+				if _get(row, "link_doctype") and _get(row, "link_name"):
+					links.add((_get(row, "link_doctype"), str(_get(row, "link_name"))))
+	out = []
+	for src, m in found:
+		if (src, str(m.id)) in links:
+			continue
+		if name and src != doctype and _links_to(src, str(m.id), doctype, name):
+			continue
+		if name and is_not_duplicate(doctype, name, src, str(m.id)):
+			continue
+		out.append((src, m))
+	return out
+
+
+def _links_to(src: str, src_name: str, doctype: str, name: str) -> bool:
+	"""Whether record (src, src_name) points at (doctype, name) by a Link field or a Dynamic Link row."""
+	meta = frappe.get_meta(src)
+	for df in meta.get_link_fields():
+		if df.options == doctype and frappe.db.get_value(src, src_name, df.fieldname) == name:
+			return True
+	for df in meta.get_table_fields():
+		if df.options == PARTY_LINK_TABLE and frappe.db.exists(
+			PARTY_LINK_TABLE,
+			{"parenttype": src, "parent": src_name, "link_doctype": doctype, "link_name": name},
+		):
+			return True
+	return False
+
+
+def _describe(found: list[tuple[str, Match]]) -> list[DuplicateHit]:
+	hits = []
+	for src, m in found:
+		info = record_info(src, str(m.id))
+		hits.append(
+			DuplicateHit(
+				doctype=src,
+				name=str(m.id),
+				match=m,
+				owner=owner_of(src, str(m.id)),
+				created=info.get("creation"),
+				title=info.get("title"),
+			)
+		)
+	return hits
