@@ -226,17 +226,18 @@ def test_too_common_keys_are_bounded(rules):
 	assert sum(m.rule == "phones" for m in got) <= 100
 
 
-def test_candidates_skip_a_too_common_key_when_a_rarer_one_exists():
+def test_lookup_skips_a_too_common_key_when_a_rarer_one_exists():
 	idx = MemoryIndex()
 	for n in range(700):
 		idx.put(f"P{n}", {"r": {"0|co:common"}})
 	idx.put("T", {"r": {"0|co:common", "0|co:rare"}})
-	assert idx.candidates({"r": {"0|co:common", "0|co:rare"}}, cap=100) == {"T": {"r"}}
-	only_common = idx.candidates({"r": {"0|co:common"}}, cap=100)
-	assert len(only_common) == 100
-	assert idx.candidates({"r": {"0|co:common"}}, cap=1000).keys() == {f"P{n}" for n in range(700)} | {"T"}
+	assert idx.lookup({"r": {"0|co:common", "0|co:rare"}}, cap=100) == ({"T": {"r"}}, {"r"})
+	only_common, incomplete = idx.lookup({"r": {"0|co:common"}}, cap=100)
+	assert len(only_common) == 100 and incomplete == {"r"}
+	found, incomplete = idx.lookup({"r": {"0|co:common"}}, cap=1000)
+	assert found.keys() == {f"P{n}" for n in range(700)} | {"T"} and incomplete == set()
 	# keys are per rule: the same key string under another rule finds nothing
-	assert idx.candidates({"other": {"0|co:rare"}}) == {}
+	assert idx.lookup({"other": {"0|co:rare"}}) == ({}, set())
 
 
 def test_fuzzy_person_name_found_through_the_index():

@@ -134,16 +134,10 @@ def check_record(
 	keys = rules.keys(query)
 	if not keys:
 		return []
-	if type(index).candidates is not KeyIndex.candidates and type(index).lookup is KeyIndex.lookup:
-		# an index with its own candidates() (e.g. one round trip to a database): no completeness info
-		candidates, incomplete = index.candidates(keys, exclude=exclude, cap=cap), None
-	else:
-		candidates, incomplete = index.lookup(keys, exclude=exclude, cap=cap)
+	candidates, incomplete = index.lookup(keys, exclude=exclude, cap=cap)
 	if not candidates:
 		return []
-	always = {
-		r.name for r in rules.rules if incomplete is None or r.name in incomplete or not key_complete(r)
-	}
+	always = {r.name for r in rules.rules if r.name in incomplete or not key_complete(r)}
 	by_shared: dict[frozenset, list[Rule]] = {}
 	todo: dict[str, list[Rule]] = {}
 	for cid, shared in candidates.items():

@@ -1,7 +1,12 @@
 """The candidate index: (rule, key) -> record ids, behind a small interface.
 
 ``MemoryIndex`` lives in a dict (tests, small batches); ``SQLiteIndex`` is the embedded, persistent one the
-CLI uses. The Frappe layer implements the same interface over MariaDB (``crm_dedup.key_index``).
+CLI uses. The Frappe layer implements the same interface over MariaDB (``crm_dedup.core.keys``).
+
+An index implements storage only: ``postings`` / ``postings_many`` (the posting lists of keys) and
+``records``; ``KeyIndex.lookup`` turns posting lists into candidates, the same way for every index, so a check
+can prune the rules it need not evaluate (see ``check.check_record``). An index that can fetch many posting
+lists at once (one statement, one round trip) overrides ``postings_many``.
 
 A key posting list longer than ``cap`` is *too common* to say anything (a placeholder phone, a very common
 name): lookups skip it unless every key of the query is that common, in which case they take the first
@@ -16,7 +21,7 @@ import os
 import sqlite3
 from abc import ABC, abstractmethod
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from .errors import InputError
@@ -49,27 +54,38 @@ class KeyIndex(ABC):
 	def records(self, ids: Iterable[str]) -> dict[str, Mapping[str, Any]]:
 		"""The stored records of these ids (ids no longer present are left out)."""
 
-	def candidates(
-		self, keys: RuleKeys, exclude: Iterable[str] = (), cap: int = DEFAULT_CAP
-	) -> dict[str, set[str]]:
-		"""{candidate id: names of the rules whose keys it shares}, skipping keys that are too common."""
-		return self.lookup(keys, exclude, cap)[0]
+	def postings_many(self, pairs: Sequence[tuple[str, str]], limit: int) -> dict[tuple[str, str], list[str]]:
+		"""{(rule, key): up to ``limit`` ids that have this key for this rule} for each pair, as ``postings``.
+
+		The default asks ``postings`` once per pair; an index with a cheaper batch read overrides it.
+		"""
+		out: dict[tuple[str, str], list[str]] = {}
+		for pair in pairs:
+			if pair not in out:
+				out[pair] = self.postings(pair[0], pair[1], limit)
+		return out
 
 	def lookup(
 		self, keys: RuleKeys, exclude: Iterable[str] = (), cap: int = DEFAULT_CAP
 	) -> tuple[dict[str, set[str]], set[str]]:
-		"""``candidates()`` and the names of the rules whose lookup was cut short by a too common key.
+		"""({candidate id: names of the rules whose keys it shares}, names of the rules whose lookup was cut
+		short by a too common key).
 
-		For the other rules the answer is complete: every stored record sharing one of their keys is in it.
+		Keys whose posting list is longer than ``cap`` are skipped, unless every key of a rule is that common:
+		then the rule takes the first ``cap`` ids of its rarest key. For the rules not in the second set the
+		answer is complete: every stored record sharing one of their keys is in it. All posting lists of the
+		query are read with one ``postings_many`` call.
 		"""
 		excluded = {str(e) for e in exclude}
+		by_rule = [(rule, list(rule_keys)) for rule, rule_keys in keys.items()]
+		fetched = self.postings_many([(rule, k) for rule, ks in by_rule for k in ks], cap + 1)
 		out: dict[str, set[str]] = defaultdict(set)
 		incomplete: set[str] = set()
-		for rule, rule_keys in keys.items():
+		for rule, rule_keys in by_rule:
 			common: list[list[str]] = []
 			found = False
 			for key in rule_keys:
-				ids = self.postings(rule, key, cap + 1)
+				ids = fetched.get((rule, key), ())
 				if len(ids) > cap:
 					common.append(ids[:cap])
 					continue
@@ -132,6 +148,13 @@ CREATE TABLE IF NOT EXISTS records (rid INTEGER PRIMARY KEY, id TEXT NOT NULL UN
 CREATE TABLE IF NOT EXISTS keys (h INTEGER NOT NULL, rid INTEGER NOT NULL, PRIMARY KEY (h, rid)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS keys_by_rid ON keys (rid);
 """
+
+
+# ids in key order (the primary key (h, rid) gives them without sorting), so a posting list is read the same
+# way by one key or by many
+_POSTINGS = "SELECT r.id FROM keys k JOIN records r ON r.rid = k.rid WHERE k.h=? ORDER BY k.rid LIMIT ?"
+_POSTINGS_PART = f"SELECT ? AS n, id FROM ({_POSTINGS})"
+_POSTINGS_CHUNK = 200  # keys per statement (SQLite allows at most 500 parts in a compound SELECT)
 
 
 class SQLiteIndex(KeyIndex):
@@ -211,11 +234,23 @@ class SQLiteIndex(KeyIndex):
 
 	# ---- reads -------------------------------------------------------------------------------------
 	def postings(self, rule, key, limit):
-		rows = self.db.execute(
-			"SELECT r.id FROM keys k JOIN records r ON r.rid = k.rid WHERE k.h=? LIMIT ?",
-			(key_hash(rule, key), limit),
-		).fetchall()
+		rows = self.db.execute(_POSTINGS, (key_hash(rule, key), limit)).fetchall()
 		return [r[0] for r in rows]
+
+	def postings_many(self, pairs, limit):
+		"""One statement per ``_POSTINGS_CHUNK`` keys: a UNION ALL of ``postings``' query, each part tagged
+		with its key's position (two keys with the same hash get the same ids, as from ``postings``)."""
+		unique = list(dict.fromkeys(pairs))
+		out: dict[tuple[str, str], list[str]] = {p: [] for p in unique}
+		for start in range(0, len(unique), _POSTINGS_CHUNK):
+			chunk = unique[start : start + _POSTINGS_CHUNK]
+			params: list = []
+			for n, (rule, key) in enumerate(chunk):
+				params += (n, key_hash(rule, key), limit)
+			sql = " UNION ALL ".join([_POSTINGS_PART] * len(chunk))
+			for n, id in self.db.execute(sql, params):
+				out[chunk[n]].append(id)
+		return out
 
 	def records(self, ids):
 		ids = [str(i) for i in ids]
