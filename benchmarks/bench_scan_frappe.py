@@ -232,7 +232,9 @@ def main() -> None:
 		return
 
 	frappe = connect(args.site, args.bench)
-	from crm_dedup import bridge, scans
+	from crm_dedup.core.config import compiled
+	from crm_dedup.core.sets import delete_sets
+	from crm_dedup.scans.start import enqueue_scan
 
 	sfx = "".join(random.choices(string.ascii_uppercase, k=5))
 	rng = random.Random(42)
@@ -259,7 +261,7 @@ def main() -> None:
 			out["seed_s"] = round(time.time() - t, 1)
 			del rows
 		out["customers_in_site"] = frappe.db.count("Customer")
-		out["rules"] = sorted(bridge.compiled().target_rules("Customer"))
+		out["rules"] = sorted(compiled().target_rules("Customer"))
 
 		doc = frappe.get_doc({"doctype": "Dedup Scan", "scan_doctype": "Customer", "chunk_size": args.chunk})
 		doc.insert()
@@ -268,9 +270,9 @@ def main() -> None:
 		t0 = time.time()
 		if args.mode == "inline":
 			frappe.flags.crm_dedup_scan_now = True
-			scans.enqueue_scan(doc)
+			enqueue_scan(doc)
 		else:
-			scans.enqueue_scan(doc)
+			enqueue_scan(doc)
 			frappe.db.commit()  # the job is enqueued after commit
 			t0 = time.time()
 			worker = subprocess.Popen(
@@ -348,7 +350,7 @@ def main() -> None:
 				.run(pluck=True)
 			)
 			for i in range(0, len(sets), 1000):
-				scans._delete_sets(sets[i : i + 1000])
+				delete_sets(sets[i : i + 1000])
 			frappe.db.delete("Customer", {"name": ["like", f"{PREFIX}-%"]})
 			if out.get("scan"):
 				# sets this scan created for other customers of the shared site, and the scan itself
@@ -358,7 +360,7 @@ def main() -> None:
 					pluck="name",
 				)
 				for i in range(0, len(made), 1000):
-					scans._delete_sets(made[i : i + 1000])
+					delete_sets(made[i : i + 1000])
 				frappe.db.delete("Dedup Scan", {"name": out["scan"]})
 			for r in rules:
 				frappe.db.delete("Dedup Key", {"rule": r})

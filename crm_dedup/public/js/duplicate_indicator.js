@@ -1,4 +1,4 @@
-// "重复 / Duplicate" markers for records that belong to an open Duplicate Set (crm_dedup.scans), on the
+// "重复 / Duplicate" markers for records that belong to an open Duplicate Set (crm_dedup.scans.indicators), on the
 // form (a headline with a link to the set and the other records) and in list views (a pill next to the
 // title), for every DocType some enabled Dedup Rule touches. Also the "Scan for duplicates" button of the
 // Dedup Rule form.
@@ -14,7 +14,7 @@ frappe.provide("crm_dedup.duplicates");
 	crm_dedup.duplicates.doctypes = function () {
 		if (!doctypes_promise) {
 			doctypes_promise = frappe
-				.xcall("crm_dedup.scans.indicator_doctypes")
+				.xcall("crm_dedup.scans.indicators.indicator_doctypes")
 				.then((list) => new Set(list || []))
 				.catch(() => new Set());
 		}
@@ -32,7 +32,7 @@ frappe.provide("crm_dedup.duplicates");
 			if (!set.has(doctype)) return;
 			frappe
 				.call({
-					method: "crm_dedup.scans.get_record_sets",
+					method: "crm_dedup.scans.indicators.get_record_sets",
 					args: { doctype, name },
 					type: "POST",
 				})
@@ -92,7 +92,7 @@ frappe.provide("crm_dedup.duplicates");
 			if (!set.has(doctype)) return;
 			const names = listview.data.map((d) => d.name);
 			frappe
-				.xcall("crm_dedup.scans.get_duplicate_flags", { doctype, names })
+				.xcall("crm_dedup.scans.indicators.get_duplicate_flags", { doctype, names })
 				.then((flags) => {
 					if (!flags || listview.doctype !== doctype) return;
 					listview.$result.find(".list-row-checkbox").each((i, el) => {
@@ -152,7 +152,7 @@ frappe.provide("crm_dedup.duplicates");
 			if (frm.is_new() || !frm.doc.enabled || !frappe.model.can_create("Dedup Scan")) return;
 			frm.add_custom_button(__("Scan for duplicates"), () => {
 				frappe
-					.xcall("crm_dedup.scans.scan_rule", { rule: frm.doc.name })
+					.xcall("crm_dedup.scans.start.scan_rule", { rule: frm.doc.name })
 					.then((scan) => frappe.set_route("Form", "Dedup Scan", scan));
 			});
 		},

@@ -6,6 +6,8 @@ from frappe import _
 from frappe.model.document import Document
 from frappe.utils import now_datetime
 
+from crm_dedup.core.pairs import is_not_duplicate
+
 
 class DedupNotDuplicate(Document):
 	"""A pair of records someone confirmed are not duplicates: scans skip it, save-time checks ignore it."""
@@ -32,8 +34,6 @@ class DedupNotDuplicate(Document):
 		self.flags.ignore_links = True  # the records may later be merged away
 
 	def validate(self):
-		from crm_dedup.scans import is_not_duplicate
-
 		if (self.doctype_a, self.name_a) == (self.doctype_b, self.name_b):
 			frappe.throw(_("A record cannot be a duplicate of itself."))
 		# one order for every pair

@@ -5,9 +5,12 @@ import frappe
 from frappe import _
 from frappe.model.document import Document
 
+from crm_dedup.scans.queue import scan_alive
+from crm_dedup.scans.start import DEFAULT_CHUNK, plan, start_scan
+
 
 class DedupScan(Document):
-	"""One batch duplicate scan of a DocType (or of every DocType with rules); run by crm_dedup.scans."""
+	"""One batch duplicate scan of a DocType (or of every DocType with rules); run by crm_dedup.scans.jobs."""
 
 	# begin: auto-generated types
 	# This code is auto-generated. Do not modify anything in this block.
@@ -43,21 +46,15 @@ class DedupScan(Document):
 	# end: auto-generated types
 
 	def validate(self):
-		from crm_dedup import scans
-
 		if self.chunk_size is None or self.chunk_size < 0:
-			self.chunk_size = scans.DEFAULT_CHUNK
+			self.chunk_size = DEFAULT_CHUNK
 		if self.is_new() or self.has_value_changed("scan_doctype") or self.has_value_changed("rule"):
-			scans.plan(self.scan_doctype, self.rule)  # throws a clear message when nothing would be scanned
+			plan(self.scan_doctype, self.rule)  # throws a clear message when nothing would be scanned
 
 	def on_trash(self):
-		from crm_dedup import scans
-
-		if self.status in ("Queued", "Running") and scans._scan_alive(self.name):
+		if self.status in ("Queued", "Running") and scan_alive(self.name):
 			frappe.throw(_("Scan {0} is still running.").format(self.name), title=_("Running"))
 
 	@frappe.whitelist()
 	def start(self):
-		from crm_dedup import scans
-
-		return scans.start_scan(self.name)
+		return start_scan(self.name)

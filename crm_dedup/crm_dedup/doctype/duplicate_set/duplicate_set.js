@@ -7,7 +7,7 @@ frappe.ui.form.on("Duplicate Set", {
 		if (frm.doc.status === "Open") {
 			// members merged away or deleted since the scan are dropped; a merged set becomes Merged
 			frappe
-				.xcall("crm_dedup.scans.refresh_set", { duplicate_set: frm.doc.name })
+				.xcall("crm_dedup.scans.review.refresh_set", { duplicate_set: frm.doc.name })
 				.then((r) => r && r.changed && frm.reload_doc());
 		}
 		frm.trigger("render_members");
@@ -15,7 +15,7 @@ frappe.ui.form.on("Duplicate Set", {
 			if (frm.doc.status === "Not Duplicate" && frm.has_perm("write")) {
 				frm.add_custom_button(__("Reopen"), () =>
 					frappe
-						.xcall("crm_dedup.scans.reopen_set", { duplicate_set: frm.doc.name })
+						.xcall("crm_dedup.scans.review.reopen_set", { duplicate_set: frm.doc.name })
 						.then(() => frm.reload_doc()),
 				);
 			}
@@ -59,7 +59,7 @@ frappe.ui.form.on("Duplicate Set", {
 			[{ fieldtype: "Small Text", fieldname: "reason", label: __("Why (optional)") }],
 			(v) =>
 				frappe
-					.xcall("crm_dedup.scans.mark_not_duplicate", {
+					.xcall("crm_dedup.scans.review.mark_not_duplicate", {
 						duplicate_set: frm.doc.name,
 						reason: v.reason,
 					})
@@ -83,7 +83,7 @@ frappe.ui.form.on("Duplicate Set", {
 			],
 			(v) =>
 				frappe
-					.xcall("crm_dedup.scans.mark_not_duplicate", {
+					.xcall("crm_dedup.scans.review.mark_not_duplicate", {
 						duplicate_set: frm.doc.name,
 						pair: v.pair,
 						reason: v.reason,

@@ -1,0 +1,370 @@
+"""The background jobs of a batch scan (queue ``long``), their progress and the scan's summary.
+
+- A table of at most ``chunk_size`` records is scanned by one job (``run_scan``): load the records page by
+  page, ``engine.scan_records``, write the sets.
+- A larger table is split: one **key job** per chunk of names (``run_key_chunk``; idle workers share them)
+  computes its records' blocking keys (64-bit hashes, kept in the queue's redis for 24 h); the last one
+  enqueues the **compare job** (``run_compare``), which joins the keys, loads only the records that share a
+  key with another record and runs ``engine.scan_records`` over those.
+
+Jobs never raise past ``_guarded``: a failure is written to the scan and the Error Log.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+import resource
+import time
+import zlib
+from collections import defaultdict
+from typing import Any
+
+import frappe
+from frappe import _
+from frappe.utils import cint, now_datetime
+from frappe.utils.background_jobs import get_redis_conn
+
+from crm_dedup.core.pairs import not_duplicate_pairs
+from crm_dedup.core.sets import save_sets
+from crm_dedup.engine import key_hash, scan_records
+from crm_dedup.scans.load import all_names, iter_records, iter_table, step_paths, step_ruleset
+from crm_dedup.scans.queue import enqueue, job_id
+
+PROGRESS_EVENT = "crm_dedup_scan_progress"
+BLOB_TTL = 24 * 3600
+
+
+class Progress:
+	"""Publishes a scan's progress to its form (at most every 0.7 s) and keeps it on the document."""
+
+	def __init__(self, scan: str, state: dict):
+		self.scan = scan
+		self.steps = max(len(state["steps"]), 1)
+		self.step = state["step"]
+		self.last = 0.0
+		self.saved = 0.0
+
+	def __call__(self, fraction: float, message: str, force: bool = False) -> None:
+		now = time.monotonic()
+		if not force and now - self.last < 0.7:
+			return
+		self.last = now
+		percent = round(min(99.0, 100.0 * (self.step + max(0.0, min(1.0, fraction))) / self.steps), 1)
+		frappe.publish_realtime(
+			PROGRESS_EVENT,
+			{"scan": self.scan, "percent": percent, "message": message},
+			doctype="Dedup Scan",
+			docname=self.scan,
+		)
+		if force or now - self.saved > 5:
+			self.saved = now
+			frappe.db.set_value(
+				"Dedup Scan",
+				self.scan,
+				{"progress": percent, "progress_message": message[:140]},
+				update_modified=False,
+			)
+			frappe.db.commit()
+
+
+def _load_state(scan: str) -> dict:
+	return json.loads(frappe.db.get_value("Dedup Scan", scan, "state") or "{}")
+
+
+def _save_state(scan: str, state: dict, **values: Any) -> None:
+	frappe.db.set_value("Dedup Scan", scan, {"state": json.dumps(state), **values}, update_modified=False)
+	frappe.db.commit()
+
+
+def _guarded(fn):
+	"""Job wrapper: any error fails the scan with its message instead of leaving it Running."""
+
+	def wrapper(scan: str, *args: Any, **kwargs: Any) -> None:
+		try:
+			fn(scan, *args, **kwargs)
+		except Exception as e:
+			frappe.db.rollback()
+			_fail(scan, e)
+
+	wrapper.__name__ = fn.__name__
+	wrapper.__doc__ = fn.__doc__
+	return wrapper
+
+
+def _fail(scan: str, error: Exception) -> None:
+	tb = frappe.get_traceback()
+	frappe.log_error(title=f"crm_dedup: scan {scan} failed", message=tb)
+	frappe.db.set_value(
+		"Dedup Scan",
+		scan,
+		{
+			"status": "Failed",
+			"error": f"{error}\n\n{tb}"[:60000],
+			"finished_at": now_datetime(),
+			"progress_message": _("Failed"),
+		},
+		update_modified=False,
+	)
+	frappe.db.commit()
+	frappe.publish_realtime(
+		PROGRESS_EVENT, {"scan": scan, "done": True, "failed": True}, doctype="Dedup Scan", docname=scan
+	)
+
+
+# ==== one job, or the start of a chunked scan ============================================================
+@_guarded
+def run_scan(scan: str) -> None:
+	"""First job of a scan, and the job that moves on to the next DocType of an all-DocTypes scan."""
+	state = _load_state(scan)
+	if not state.get("steps"):
+		raise frappe.ValidationError(_("Scan {0} was not started properly; start it again.").format(scan))
+	values: dict[str, Any] = {"status": "Running"}
+	if not state.get("t0"):
+		state["t0"] = time.time()
+		values["started_at"] = now_datetime()
+	state["jobs"] = state.get("jobs", 0) + 1
+	_save_state(scan, state, **values)
+
+	while state["step"] < len(state["steps"]):
+		step = state["steps"][state["step"]]
+		progress = Progress(scan, state)
+		progress(0, _("Counting {0}").format(_(step["doctype"])), force=True)
+		count = frappe.db.count(step["doctype"])
+		chunk = cint(frappe.db.get_value("Dedup Scan", scan, "chunk_size"))
+		if chunk and count > chunk:
+			_start_chunks(scan, state, all_names(step["doctype"]), chunk)
+			return  # the key jobs take over; the compare job continues with the next step
+		t_load = time.time()
+		records = list(iter_table(step["doctype"], step_paths(step), progress=progress, hi=0.3, total=count))
+		_compare_and_save(scan, state, records, progress, start=0.3, load_seconds=time.time() - t_load)
+		state = _load_state(scan)
+	_complete(scan, state)
+
+
+# ==== chunked: key jobs + compare job ====================================================================
+def _blob_key(scan: str, step: int, part: str) -> str:
+	return f"{frappe.local.site}|crm_dedup_scan|{scan}|{step}|{part}"
+
+
+def _start_chunks(scan: str, state: dict, names: list[str], chunk: int) -> None:
+	step_no = state["step"]
+	bounds = [(names[i], names[min(i + chunk, len(names)) - 1]) for i in range(0, len(names), chunk)]
+	state["chunks"] = len(bounds)
+	state["jobs"] = state.get("jobs", 0) + len(bounds)
+	get_redis_conn().set(_blob_key(scan, step_no, "done"), 0, ex=BLOB_TTL)
+	_save_state(scan, state)
+	for i, (first, last) in enumerate(bounds):
+		enqueue(
+			"crm_dedup.scans.jobs.run_key_chunk",
+			job_id(scan, f"{step_no}::keys::{i}"),
+			scan=scan,
+			step_no=step_no,
+			chunk_no=i,
+			first=first,
+			last=last,
+		)
+	frappe.db.commit()  # enqueue_after_commit
+
+
+@_guarded
+def run_key_chunk(scan: str, step_no: int, chunk_no: int, first: str, last: str) -> None:
+	"""Key job: the blocking keys of the records whose names lie in [first, last]."""
+	state = _load_state(scan)
+	step = state["steps"][step_no]
+	rs = step_ruleset(step)
+	progress = Progress(scan, state)
+	chunks = state.get("chunks") or 1
+	buckets: dict[int, list[str]] = defaultdict(list)
+	count = 0
+	for name, rec in iter_table(step["doctype"], step_paths(step), first=first, last=last):
+		count += 1
+		for rule, keys in rs.keys(rs.prepare(rec)).items():
+			for k in keys:
+				buckets[key_hash(rule, k)].append(name)
+	r = get_redis_conn()
+	r.set(
+		_blob_key(scan, step_no, f"keys:{chunk_no}"),
+		zlib.compress(pickle.dumps((count, dict(buckets)), protocol=pickle.HIGHEST_PROTOCOL), 1),
+		ex=BLOB_TTL,
+	)
+	r.rpush(_blob_key(scan, step_no, "rss"), _peak_rss_mb())
+	r.expire(_blob_key(scan, step_no, "rss"), BLOB_TTL)
+	done = r.incr(_blob_key(scan, step_no, "done"))
+	progress(
+		0.4 * done / chunks,
+		_("Keys of {0}: {1} of {2} chunks").format(_(step["doctype"]), done, chunks),
+		force=True,
+	)
+	if done == chunks:
+		enqueue(
+			"crm_dedup.scans.jobs.run_compare",
+			job_id(scan, f"{step_no}::compare"),
+			scan=scan,
+			step_no=step_no,
+		)
+		frappe.db.commit()
+
+
+@_guarded
+def run_compare(scan: str, step_no: int) -> None:
+	"""Compare job: joins the chunks' keys, loads the records sharing a key, runs the engine's scan."""
+	state = _load_state(scan)
+	state["jobs"] = state.get("jobs", 0) + 1
+	_save_state(scan, state)
+	step = state["steps"][step_no]
+	progress = Progress(scan, state)
+	r = get_redis_conn()
+	names, total_records = _shared_key_names(r, scan, step_no, state.get("chunks") or 0)
+	progress(0.45, _("{0} of {1} records share a key; loading them").format(len(names), total_records), True)
+	t_load = time.time()
+	records = list(iter_records(step["doctype"], names, step_paths(step), progress, 0.45, 0.55))
+	load_seconds = time.time() - t_load
+	key_rss = [float(x) for x in r.lrange(_blob_key(scan, step_no, "rss"), 0, -1)]
+	_compare_and_save(
+		scan,
+		state,
+		records,
+		progress,
+		start=0.55,
+		total_records=total_records,
+		key_job_rss=key_rss,
+		load_seconds=load_seconds,
+	)
+	for i in range(state.get("chunks") or 0):
+		r.delete(_blob_key(scan, step_no, f"keys:{i}"))
+	r.delete(_blob_key(scan, step_no, "done"), _blob_key(scan, step_no, "rss"))
+	state = _load_state(scan)
+	if state["step"] < len(state["steps"]):
+		enqueue("crm_dedup.scans.jobs.run_scan", job_id(scan, f"{state['step']}::next"), scan=scan)
+		frappe.db.commit()
+	else:
+		_complete(scan, state)
+
+
+def _shared_key_names(r: Any, scan: str, step_no: int, chunks: int) -> tuple[list[str], int]:
+	"""(sorted names of the records that share a key with another record, records in all chunks)."""
+	merged: dict[int, list[str]] = defaultdict(list)
+	total_records = 0
+	for i in range(chunks):
+		raw = r.get(_blob_key(scan, step_no, f"keys:{i}"))
+		if raw is None:
+			raise frappe.ValidationError(
+				_("The keys of chunk {0} are missing; start the scan again.").format(i)
+			)
+		count, buckets = pickle.loads(zlib.decompress(raw))
+		total_records += count
+		for h, names in buckets.items():
+			merged[h].extend(names)
+	candidates: set[str] = set()
+	for names in merged.values():
+		if len(names) > 1:
+			candidates.update(names)
+	return sorted(candidates), total_records
+
+
+# ==== comparison and the summary =========================================================================
+def _compare_and_save(
+	scan: str,
+	state: dict,
+	records: list[tuple[str, dict]],
+	progress: Progress,
+	start: float,
+	total_records: int | None = None,
+	key_job_rss: list[float] | None = None,
+	load_seconds: float = 0.0,
+) -> None:
+	"""Runs the engine over ``records`` for the current step, writes the sets, records the step's figures."""
+	step = state["steps"][state["step"]]
+	doctype = step["doctype"]
+	rs = step_ruleset(step)
+	skip = not_duplicate_pairs(doctype)
+	t0 = time.time()
+	result = scan_records(
+		rs, records, progress=_engine_progress(progress, start), total=len(records), skip_pairs=skip
+	)
+	compare_seconds = time.time() - t0
+	progress(0.9, _("Saving duplicate sets"), force=True)
+	t_save = time.time()
+	saved = save_sets(doctype, step["rules"], step["full"], result.clusters, result.pairs, scan)
+	frappe.db.commit()
+	per = {
+		"doctype": doctype,
+		"rules": step["rules"],
+		"records": total_records if total_records is not None else len(records),
+		"candidates": len(records),
+		"compared": result.stats.get("compared", 0),
+		"pairs": result.stats.get("pairs", 0),
+		"clusters": result.stats.get("clusters", 0),
+		"oversized_keys": result.stats.get("oversized_keys", 0),
+		"skip_pairs": len(skip) // 2,
+		"load_seconds": round(load_seconds, 2),
+		"compare_seconds": round(compare_seconds, 2),
+		"save_seconds": round(time.time() - t_save, 2),
+		"peak_rss_mb": _peak_rss_mb(),
+		"key_jobs": len(key_job_rss or []),
+		"key_job_peak_rss_mb": max(key_job_rss or [0]),
+		**saved,
+	}
+	state = _load_state(scan)
+	state.setdefault("done", []).append(per)
+	state["step"] = state["step"] + 1
+	_save_state(scan, state)
+
+
+def _engine_progress(progress: Progress, start: float):
+	"""The engine's progress callback, mapped onto [start, 0.9] of the step."""
+
+	def on_progress(phase: str, done: int, total: int) -> None:
+		frac = done / total if total else 0
+		if phase == "prepare":
+			progress(start + (0.9 - start) * 0.4 * frac, _("Preparing {0} records").format(done))
+		else:
+			progress(
+				start + (0.9 - start) * (0.4 + 0.6 * frac),
+				_("Comparing: {0} of {1} keys").format(done, total),
+			)
+
+	return on_progress
+
+
+def _peak_rss_mb() -> float:
+	"""Peak resident memory of this process (the job's work horse) in MB."""
+	return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def _complete(scan: str, state: dict) -> None:
+	done = state.get("done") or []
+
+	def total(key: str) -> int:
+		return sum(cint(d.get(key)) for d in done)
+
+	frappe.db.set_value(
+		"Dedup Scan",
+		scan,
+		{
+			"status": "Completed",
+			"progress": 100,
+			"progress_message": _("Completed"),
+			"finished_at": now_datetime(),
+			"duration": round(time.time() - (state.get("t0") or time.time()), 2),
+			"records": total("records"),
+			"compared": total("compared"),
+			"pairs": total("pairs"),
+			"sets_found": total("clusters"),
+			"sets_new": total("new"),
+			"sets_updated": total("updated"),
+			"sets_resolved": total("resolved"),
+			"skipped_pairs": total("skip_pairs"),
+			"jobs": cint(state.get("jobs")),
+			"summary": json.dumps(done, indent=1, ensure_ascii=False),
+		},
+		update_modified=True,
+	)
+	frappe.db.commit()
+	frappe.publish_realtime(
+		PROGRESS_EVENT,
+		{"scan": scan, "percent": 100, "done": True, "message": _("Completed")},
+		doctype="Dedup Scan",
+		docname=scan,
+	)
