@@ -36,7 +36,7 @@ frappe.provide("crm_dedup.merge");
 		show() {
 			return frappe
 				.call({
-					method: "crm_dedup.merge.get_merge_preview",
+					method: "crm_dedup.merge.api.get_merge_preview",
 					args: { doctype: this.doctype, names: this.names },
 					freeze: true,
 					freeze_message: __("Loading records…"),
@@ -233,7 +233,7 @@ frappe.provide("crm_dedup.merge");
 			const survivor = this.survivor;
 			return frappe
 				.call({
-					method: "crm_dedup.merge.merge_records",
+					method: "crm_dedup.merge.api.merge_records",
 					args: { doctype, survivor, others, values: this.chosen_values() },
 					freeze: true,
 					freeze_message: __("Merging…"),
@@ -326,7 +326,7 @@ frappe.provide("crm_dedup.merge");
 		d.show();
 		frappe
 			.call({
-				method: "crm_dedup.merge.get_duplicate_suggestions",
+				method: "crm_dedup.merge.api.get_duplicate_suggestions",
 				args: { doctype, name: frm.doc.name },
 			})
 			.then((r) => {

@@ -41,7 +41,7 @@ function undo(frm) {
 		() => {
 			frappe
 				.call({
-					method: "crm_dedup.merge.undo_merge",
+					method: "crm_dedup.merge.api.undo_merge",
 					args: { log: frm.doc.name },
 					freeze: true,
 					freeze_message: __("Undoing merge…"),

@@ -7,6 +7,8 @@ import frappe
 from frappe import _
 from frappe.model.document import Document
 
+from crm_dedup.core.roles import is_manager
+
 
 class DedupMergeLog(Document):
 	# begin: auto-generated types
@@ -38,9 +40,7 @@ class DedupMergeLog(Document):
 	# end: auto-generated types
 
 	def onload(self) -> None:
-		from crm_dedup.merge import has_merge_role
-
-		self.set_onload("can_undo", self.status == "Merged" and has_merge_role())
+		self.set_onload("can_undo", self.status == "Merged" and is_manager())
 		self.set_onload("survivor_exists", bool(frappe.db.exists(self.merged_doctype, self.survivor)))
 
 	def validate(self) -> None:
