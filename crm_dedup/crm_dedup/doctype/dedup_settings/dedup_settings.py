@@ -98,7 +98,9 @@ class DedupSettings(Document):
 		before = self.get_doc_before_save()
 		if (
 			before is not None
-			and not self.flags.crm_dedup_no_rebuild
+			and not (
+				self.flags.crm_dedup_no_rebuild or frappe.flags.crm_dedup_no_rebuild
+			)  # the caller rebuilds
 			and placeholder_options(before) != placeholder_options(self)
 		):
 			# keys of values that are placeholders now (or no longer) must go (or come back)

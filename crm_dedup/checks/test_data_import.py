@@ -2,7 +2,7 @@
 # License: MIT. See license.txt
 """Duplicate checks of a real Data Import (Frappe's importer, Customer rows), run in a real site:
 
-CI=1 bench --site SITE run-tests --module crm_dedup.crm_dedup.doctype.dedup_scan.test_data_import_dedup
+CI=1 bench --site SITE run-tests --module crm_dedup.checks.test_data_import
 
 A CSV is attached to a Data Import and imported with ``start_import()`` (synchronous in tests). Some rows
 duplicate existing customers (the phone written the +86 way, the e-mail in upper case, the tax id with
@@ -12,7 +12,7 @@ in the import log, their collision logged although the row was rolled back; ever
 
 The same scenario at full size (1,000 rows, 50 known duplicates) is ``demo()``:
 
-bench --site SITE execute crm_dedup.crm_dedup.doctype.dedup_scan.test_data_import_dedup.demo
+bench --site SITE execute crm_dedup.checks.test_data_import.demo
 """
 
 from __future__ import annotations
@@ -28,9 +28,13 @@ import frappe
 from frappe.tests.utils import FrappeTestCase
 from frappe.utils import now_datetime
 
-from crm_dedup import bridge, data_import, key_index, scans
-
-from .test_dedup_scan import HAN, INDUSTRY, spaced_phone
+from crm_dedup.checks import data_import
+from crm_dedup.core.config import clear_cache
+from crm_dedup.core.guard import index_doc
+from crm_dedup.core.sets import delete_sets
+from crm_dedup.scans.indicators import get_record_sets
+from crm_dedup.testing import INDUSTRY, spaced_phone
+from crm_dedup.testing import TRADE_HAN as HAN
 
 REP = "scan.rep@example.com"
 COLUMNS = ["customer_name", "customer_type", "mobile_no", "email_id", "tax_id"]
@@ -168,9 +172,9 @@ class Scenario:
 		)
 		frappe.db.commit()
 		# index just these records (a rebuild would re-key every customer of the shared site)
-		bridge.clear_cache()
+		clear_cache()
 		for cust in self.existing:
-			key_index.index_doc(frappe.get_doc("Customer", cust["name"]))
+			index_doc(frappe.get_doc("Customer", cust["name"]))
 		frappe.db.commit()
 
 	def build_rows(self) -> None:
@@ -364,7 +368,7 @@ class Scenario:
 			.run(pluck=True)
 		)
 		if sets:
-			scans._delete_sets(sets)
+			delete_sets(sets)
 		for start in range(0, len(names), 500):
 			frappe.db.delete("Customer", {"name": ["in", names[start : start + 500]]})
 		frappe.db.delete("Customer", {"name": ["like", f"{self.prefix}-%"]})
@@ -379,7 +383,7 @@ class Scenario:
 			if frappe.db.exists("Dedup Rule", rule):
 				frappe.delete_doc("Dedup Rule", rule, force=1, ignore_permissions=True)
 		frappe.db.commit()
-		bridge.clear_cache()
+		clear_cache()
 
 
 class TestDataImportDedup(FrappeTestCase):
@@ -441,7 +445,7 @@ class TestDataImportDedup(FrappeTestCase):
 		flagged = res["flagged"][0]
 		self.assertEqual(flagged.existing_name, sc.existing[0]["name"])
 		self.assertIn(flagged.ref_name, res["imported"])
-		info = scans.get_record_sets("Customer", flagged.ref_name)
+		info = get_record_sets("Customer", flagged.ref_name)
 		self.assertEqual([o["name"] for o in info[0]["others"]], [sc.existing[0]["name"]])
 		# rejected rows are not in the database
 		for r in expected:

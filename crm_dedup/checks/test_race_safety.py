@@ -9,7 +9,7 @@ contact" is on, and that commits too. These tests prove the guarantees with thos
 20 parallel inserts leave exactly one record and 19 clear duplicate errors; key locks outlive a mid-save
 commit; a committed row always has its keys; a refused save leaves nothing behind.
 
-CI=1 bench --site SITE run-tests --module crm_dedup.crm_dedup.doctype.dedup_key.test_race_safety
+CI=1 bench --site SITE run-tests --module crm_dedup.checks.test_race_safety
 """
 
 from __future__ import annotations
@@ -20,9 +20,13 @@ from collections.abc import Callable
 
 import frappe
 
-from crm_dedup import bridge, key_index, sidedb
-from crm_dedup.crm_dedup.doctype.dedup_rule.test_dedup_rule import DedupTestCase, han_suffix, random_mobile
-from crm_dedup.events import DedupDuplicateError
+from crm_dedup.core import sidedb
+from crm_dedup.core.config import compiled
+from crm_dedup.core.errors import DedupDuplicateError
+from crm_dedup.core.guard import held_locks
+from crm_dedup.core.keys import index_keys, stored_key
+from crm_dedup.core.records import load_records
+from crm_dedup.testing import DedupTestCase, han_suffix, random_mobile
 
 N = 20
 # 20 spellings of one company: region prefixes x legal forms (the company-name rule folds all of them)
@@ -72,7 +76,7 @@ def late_failure(doc, method=None) -> None:
 	"""A hook of "another app" that runs after ERPNext's mid-save commit and fails the save."""
 	if not doc.flags.get("crm_dedup_test_fail_late"):
 		return
-	held = key_index.held_locks()
+	held = held_locks()
 	mine = frappe.db.sql("select connection_id()")[0][0]
 	owners = [frappe.db.sql("select is_used_lock(%s)", name)[0][0] for name in held]
 	doc.flags.crm_dedup_test_seen = {"held": held, "mine": all(o == mine for o in owners) and bool(held)}
@@ -147,14 +151,9 @@ class RaceTestCase(DedupTestCase):
 		self.assertTrue(frappe.db.exists(doctype, ok[0]))
 
 	def assert_keys_match_row(self, doctype: str, name: str, rules: list[str]) -> None:
-		comp = bridge.compiled()
-		rec = bridge.load_records(doctype, [name], comp.index_fields(doctype))[name]
-		want = {
-			(r, key_index.stored_key(k))
-			for r, ks in bridge.index_keys(doctype, rec).items()
-			if r in rules
-			for k in ks
-		}
+		comp = compiled()
+		rec = load_records(doctype, [name], comp.index_fields(doctype))[name]
+		want = {(r, stored_key(k)) for r, ks in index_keys(doctype, rec).items() if r in rules for k in ks}
 		have = set(
 			frappe.db.sql(
 				"select rule, blocking_key from `tabDedup Key` where ref_doctype=%s and ref_name=%s",
@@ -284,19 +283,21 @@ class TestMidSaveCommit(RaceTestCase):
 		# and the locks are free again
 		for lock in seen["held"]:
 			self.assertEqual(frappe.db.sql("select is_free_lock(%s)", lock)[0][0], 1)
-		self.assertFalse(key_index.held_locks())
+		self.assertFalse(held_locks())
 		# a second save of the same company now finds it (keys committed with the row)
 		with self.assertRaises(DedupDuplicateError):
-			frappe.get_doc({"doctype": "Customer", "customer_name": f"南京{name}", "mobile_no": phone}).insert()
+			frappe.get_doc(
+				{"doctype": "Customer", "customer_name": f"南京{name}", "mobile_no": phone}
+			).insert()
 
 	def test_locks_released_after_a_successful_save(self):
 		self.customer_rules()
 		doc = self.customer(f"金陵{han_suffix(4)}科技有限公司", mobile_no=random_mobile("131"))
 		if doc.customer_primary_contact:
 			self.cleanup.append(("Contact", doc.customer_primary_contact))
-		held = key_index.held_locks()
+		held = held_locks()
 		self.assertTrue(held, "a save under Block rules holds its key locks until its transaction ends")
 		frappe.db.commit()
-		self.assertFalse(key_index.held_locks())
+		self.assertFalse(held_locks())
 		for lock in held:
 			self.assertEqual(frappe.db.sql("select is_free_lock(%s)", lock)[0][0], 1)

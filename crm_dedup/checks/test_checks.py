@@ -2,7 +2,7 @@
 # License: MIT. See license.txt
 """Integration tests of the save-time checks, run in a real site:
 
-CI=1 bench --site SITE run-tests --module crm_dedup.crm_dedup.doctype.dedup_rule.test_dedup_rule
+CI=1 bench --site SITE run-tests --module crm_dedup.checks.test_checks
 
 Records are uniquely named per run and removed afterwards. Note: ERPNext commits when a Contact with a phone
 is inserted (call_log.link_existing_conversations), so tests clean up what they create explicitly instead of
@@ -11,137 +11,19 @@ relying on the test transaction's rollback.
 
 from __future__ import annotations
 
-import random
-import string
 import threading
 from unittest.mock import patch
 
 import frappe
-from frappe.custom.doctype.custom_field.custom_field import create_custom_fields
-from frappe.tests.utils import FrappeTestCase
 
-from crm_dedup import bridge, key_index, sidedb
-from crm_dedup.events import DedupDuplicateError, DedupWarning
-
-OWNER_A = "dedup.rep.a@example.com"
-REP_B = "dedup.rep.b@example.com"
-MANAGER = "dedup.manager@example.com"
-HAN = "东南西北春夏秋冬梅兰竹菊松柏杨柳山水云海星月"
-
-
-def suffix(n: int = 6) -> str:
-	return "".join(random.choices(string.ascii_uppercase + string.digits, k=n))
-
-
-def han_suffix(n: int = 3) -> str:
-	return "".join(random.choices(HAN, k=n))
-
-
-def random_mobile(prefix: str = "139") -> str:
-	return prefix + "".join(random.choices(string.digits, k=8))
-
-
-def ensure_fixtures() -> None:
-	"""Custom fields Phone 1/2/3 on Customer (a field group across custom fields) and three users."""
-	create_custom_fields(
-		{
-			"Customer": [
-				{
-					"fieldname": f"phone_{i}",
-					"label": f"Phone {i}",
-					"fieldtype": "Data",
-					"options": "Phone",
-					"insert_after": "mobile_no" if i == 1 else f"phone_{i - 1}",
-				}
-				for i in (1, 2, 3)
-			]
-		}
-	)
-	for email, first, roles in (
-		(OWNER_A, "Rep A", ["Sales User"]),
-		(REP_B, "Rep B", ["Sales User"]),
-		(MANAGER, "Dedup Mgr", ["Sales User", "Sales Manager"]),
-	):
-		if not frappe.db.exists("User", email):
-			user = frappe.get_doc(
-				{"doctype": "User", "email": email, "first_name": first, "send_welcome_email": 0}
-			)
-			user.insert(ignore_permissions=True)
-			user.add_roles(*roles)
-	frappe.db.commit()
-
-
-class DedupTestCase(FrappeTestCase):
-	@classmethod
-	def setUpClass(cls) -> None:
-		super().setUpClass()
-		ensure_fixtures()
-
-	def setUp(self) -> None:
-		frappe.set_user("Administrator")
-		self.sfx = suffix()
-		self.cleanup: list[tuple[str, str]] = []
-		self.rules: list[str] = []
-		# the site is shared: other people's enabled rules must not take part in these tests
-		frappe.flags.crm_dedup_only_rules = self.rules
-
-	def tearDown(self) -> None:
-		frappe.flags.crm_dedup_only_rules = None
-		frappe.set_user("Administrator")
-		frappe.db.rollback()
-		# what was committed on the way (ERPNext commits on Contact insert; logs are committed on purpose);
-		# retried because the shared site may deadlock us with someone else's transaction
-		for attempt in range(3):
-			try:
-				self._cleanup()
-				break
-			except frappe.QueryDeadlockError:
-				frappe.db.rollback()
-				if attempt == 2:
-					raise
-		bridge.clear_cache()
-
-	def _cleanup(self) -> None:
-		for doctype, name in reversed(self.cleanup):
-			if frappe.db.exists(doctype, name):
-				frappe.delete_doc(doctype, name, force=1, ignore_permissions=True)
-		for rule in self.rules:
-			frappe.db.delete("Dedup Collision Log", {"rule": rule})
-			frappe.db.delete("Dedup Key", {"rule": rule})
-			if frappe.db.exists("Dedup Rule", rule):
-				frappe.delete_doc("Dedup Rule", rule, force=1, ignore_permissions=True)
-		frappe.db.commit()
-		for name in frappe.get_all(
-			"Notification Log", filters={"for_user": ["in", [OWNER_A, REP_B, MANAGER]]}, pluck="name"
-		):
-			frappe.db.delete("Notification Log", {"name": name})
-		frappe.db.commit()
-
-	# helpers
-	def make_rule(self, label: str, target: str, action: str, conditions: list[dict], **extra) -> str:
-		rule = frappe.get_doc(
-			{
-				"doctype": "Dedup Rule",
-				"rule_name": f"test {label} {self.sfx}",
-				"target_doctype": target,
-				"action": action,
-				"priority": 1,
-				"conditions": conditions,
-				**extra,
-			}
-		)
-		# isolate the rule from whatever else the shared site holds: only records made by this test are
-		# indexed under it (no rebuild over the site's records)
-		rule.flags.crm_dedup_no_rebuild = True
-		rule.insert()
-		self.rules.append(rule.name)
-		return rule.name
-
-	def customer(self, name: str, **fields) -> frappe.Document:
-		doc = frappe.get_doc({"doctype": "Customer", "customer_name": name, **fields})
-		doc.insert()
-		self.cleanup.append(("Customer", doc.name))
-		return doc
+from crm_dedup.checks import api
+from crm_dedup.core import sidedb
+from crm_dedup.core.config import clear_cache, config
+from crm_dedup.core.errors import DedupDuplicateError, DedupWarning
+from crm_dedup.core.lookup import find_duplicates
+from crm_dedup.core.owners import owner_of
+from crm_dedup.rules.rebuild import rebuild
+from crm_dedup.testing import MANAGER, OWNER_A, REP_B, DedupTestCase, han_suffix, random_mobile
 
 
 class TestSaveChecks(DedupTestCase):
@@ -173,7 +55,7 @@ class TestSaveChecks(DedupTestCase):
 		a = self.customer(f"金陵科技有限公司{self.sfx}", phone_1="13612345678", account_manager=OWNER_A)
 		frappe.set_user(REP_B)
 		with (
-			patch("crm_dedup.events.can_read", return_value=False),
+			patch("crm_dedup.core.display.can_read", return_value=False),
 			self.assertRaises(DedupDuplicateError) as ctx,
 		):
 			frappe.get_doc(
@@ -249,7 +131,7 @@ class TestSaveChecks(DedupTestCase):
 		message = str(ctx.exception)
 		self.assertIn(contact.name, message)
 		self.assertIn("Rep A", message)  # the Contact's owner is its Customer's account manager
-		self.assertEqual(bridge.owner_of("Contact", contact.name), OWNER_A)
+		self.assertEqual(owner_of("Contact", contact.name), OWNER_A)
 
 	def test_update_without_rule_field_change_is_not_rechecked(self):
 		self.phone_rule()
@@ -258,7 +140,7 @@ class TestSaveChecks(DedupTestCase):
 		# make B a duplicate behind the rules' back (as old data would be)
 		frappe.db.set_value("Customer", b.name, "phone_2", "13612345678")
 		b.reload()
-		with patch("crm_dedup.bridge.find_duplicates", wraps=bridge.find_duplicates) as spy:
+		with patch("crm_dedup.checks.events.find_duplicates", wraps=find_duplicates) as spy:
 			b.customer_details = "only a note changed"
 			b.save()
 			self.assertEqual(spy.call_count, 0)
@@ -332,13 +214,13 @@ class TestSaveChecks(DedupTestCase):
 		)
 		block_rule = self.phone_rule()
 		frappe.db.set_value("Dedup Rule", block_rule, "priority", 50)
-		bridge.clear_cache()
+		clear_cache()
 		a = self.customer(f"癸{self.sfx}", phone_1="13644445555")
 		with self.assertRaises(DedupDuplicateError) as ctx:
 			self.customer(f"子{self.sfx}", phone_1="13644445555")
 		self.assertIn(block_rule, str(ctx.exception))
 		self.assertIn(a.name, str(ctx.exception))
-		hits = bridge.find_duplicates({"doctype": "Customer", "phone_1": "13644445555"}, "Customer")
+		hits = find_duplicates({"doctype": "Customer", "phone_1": "13644445555"}, "Customer")
 		self.assertEqual([(h.name, h.action) for h in hits], [(a.name, "block"), (a.name, "log")])
 		self.assertEqual(hits[1].match.rule, log_rule)
 
@@ -364,52 +246,10 @@ class TestSaveChecks(DedupTestCase):
 		# rebuilding the rule finds the same keys as the events wrote
 		d = self.customer(f"壬{self.sfx}", phone_1="13677770000", phone_2="13677770001")
 		before = sorted(keys(d.name))
-		key_index.rebuild(rule, commit=False, progress=False)
+		rebuild(rule, commit=False, progress=False)
 		self.assertEqual(sorted(keys(d.name)), before)
 
-	def test_rule_validation_messages(self):
-		def bad(conditions, **extra):
-			return frappe.get_doc(
-				{
-					"doctype": "Dedup Rule",
-					"rule_name": f"test bad {suffix()}",
-					"target_doctype": "Customer",
-					"action": "Block",
-					"conditions": conditions,
-					**extra,
-				}
-			)
-
-		with self.assertRaisesRegex(frappe.ValidationError, "no field nonexistent_field"):
-			bad([{"fields": "nonexistent_field", "match_type": "Exact"}]).insert()
-		with self.assertRaisesRegex(frappe.ValidationError, "a Phone match needs"):
-			bad([{"fields": "is_frozen", "match_type": "Phone"}]).insert()
-		with self.assertRaisesRegex(frappe.ValidationError, "holds an Email"):
-			bad([{"fields": "email_id", "match_type": "Phone"}], target_doctype="Contact").insert()
-		with self.assertRaisesRegex(frappe.ValidationError, "is not a child table"):
-			bad([{"fields": "customer_name.x", "match_type": "Exact"}]).insert()
-		with self.assertRaisesRegex(frappe.ValidationError, "not a field of any condition"):
-			bad(
-				[{"fields": "phone_1", "match_type": "Phone"}],
-				cross_checks=[{"other_doctype": "Contact", "field_map": "mobile_no = phone_nos.phone"}],
-			).insert()
-		ok = frappe.get_doc(
-			{
-				"doctype": "Dedup Rule",
-				"rule_name": f"test ok {self.sfx}",
-				"target_doctype": "Contact",
-				"action": "Warn",
-				"conditions": [
-					{"fields": "phone_nos.phone, mobile_no", "match_type": "Phone"},
-					{"fields": "email_ids.email_id", "match_type": "Email", "blank_handling": "Ignore"},
-				],
-			}
-		).insert()
-		self.rules.append(ok.name)
-
 	def test_form_check_api(self):
-		from crm_dedup import api
-
 		self.phone_rule()
 		a = self.customer(f"寅{self.sfx}", phone_1="13622223333", account_manager=OWNER_A)
 		res = api.check_duplicates(
@@ -423,46 +263,13 @@ class TestSaveChecks(DedupTestCase):
 		res = api.check_duplicates({**a.as_dict(), "customer_details": "x"})
 		self.assertEqual(res["matches"], [])
 
-	def test_field_options_and_presets(self):
-		from crm_dedup import api
-
-		contact_fields = {o["value"] for o in api.field_options("Contact")}
-		self.assertTrue(
-			{"phone_nos.phone", "email_ids.email_id", "first_name", "mobile_no"} <= contact_fields
-		)
-		customer_fields = {o["value"]: o for o in api.field_options("Customer")}
-		self.assertEqual(customer_fields["phone_1"]["custom"], 1)
-		presets = {p["preset"]: p for p in api.get_presets("Customer")}
-		self.assertEqual(set(presets), {"b2b", "b2c", "dealer", "ecommerce"})
-		b2b = {r["rule_name"]: r for r in presets["b2b"]["rules"]}
-		uscc = b2b["Customer B2B 统一社会信用代码"]
-		self.assertEqual(uscc["conditions"][0]["fields"], "tax_id")
-		phones = b2b["Customer B2B phone"]["conditions"][0]["fields"]
-		self.assertTrue({"mobile_no", "phone_1", "phone_2", "phone_3"} <= set(bridge.split_fields(phones)))
-		# e-commerce needs a member id field Customer does not have: reported, not invented
-		ecommerce = {r["rule_name"]: r for r in presets["ecommerce"]["rules"]}
-		self.assertEqual(ecommerce["Customer ECOMMERCE member id"]["missing"], ["member_id"])
-		contact_b2c = {r["rule_name"]: r for r in api.get_presets("Contact")[1]["rules"]}
-		self.assertIn("phone_nos.phone", contact_b2c["Contact B2C mobile"]["conditions"][0]["fields"])
-		for name in ("Customer B2B 统一社会信用代码", "Customer B2B phone", "Customer B2B company name"):
-			if frappe.db.exists("Dedup Rule", name):
-				self.skipTest("B2B preset rules exist in this site already")
-		frappe.flags.crm_dedup_no_rebuild = True
-		try:
-			created = api.create_preset("b2b", "Customer")
-		finally:
-			frappe.flags.crm_dedup_no_rebuild = False
-		self.rules.extend(created)
-		self.assertEqual(len(created), 3)
-		self.assertEqual(frappe.db.get_value("Dedup Rule", created[0], "action"), "Block")
-
 	def test_doctypes_without_rules_pay_nothing(self):
 		self.phone_rule()
-		with patch("crm_dedup.bridge.find_duplicates") as spy:
+		with patch("crm_dedup.checks.events.find_duplicates") as spy:
 			todo = frappe.get_doc({"doctype": "ToDo", "description": f"dedup {self.sfx}"}).insert()
 			todo.delete()
 		self.assertEqual(spy.call_count, 0)
-		self.assertNotIn("ToDo", bridge.config()["touching"])
+		self.assertNotIn("ToDo", config()["touching"])
 
 
 def _insert_in_thread(

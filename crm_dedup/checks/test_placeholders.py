@@ -2,30 +2,31 @@
 # License: MIT. See license.txt
 """Placeholders in a real site: fillers such as 无 or 13800138000 never block a genuine new customer.
 
-CI=1 bench --site SITE run-tests --module crm_dedup.crm_dedup.doctype.dedup_placeholder.test_placeholders
+CI=1 bench --site SITE run-tests --module crm_dedup.checks.test_placeholders
 """
 
 from __future__ import annotations
 
 import frappe
 
-from crm_dedup import bridge
-from crm_dedup.collision import collision_query
-from crm_dedup.crm_dedup.doctype.dedup_rule.test_dedup_rule import DedupTestCase, han_suffix, random_mobile
-from crm_dedup.events import DedupDuplicateError
-from crm_dedup.merge import default_values
+from crm_dedup.collision_query.api import collision_query
+from crm_dedup.core.config import placeholder_reason
+from crm_dedup.core.errors import DedupDuplicateError
+from crm_dedup.merge.survivorship import default_values
+from crm_dedup.testing import DedupTestCase, han_suffix, random_mobile
 
 
 class TestPlaceholders(DedupTestCase):
 	def setUp(self) -> None:
 		super().setUp()
-		self.settings_rows = [
-			r.as_dict() for r in frappe.get_single("Dedup Settings").placeholders
-		]
+		self.settings_rows = [r.as_dict() for r in frappe.get_single("Dedup Settings").placeholders]
 
 	def tearDown(self) -> None:
 		settings = frappe.get_single("Dedup Settings")
-		settings.set("placeholders", [{k: r[k] for k in ("match_type", "field_path", "value")} for r in self.settings_rows])
+		settings.set(
+			"placeholders",
+			[{k: r[k] for k in ("match_type", "field_path", "value")} for r in self.settings_rows],
+		)
 		settings.flags.crm_dedup_no_rebuild = True
 		settings.save()
 		frappe.db.commit()
@@ -51,7 +52,9 @@ class TestPlaceholders(DedupTestCase):
 			self.assertTrue(frappe.db.exists("Customer", doc.name))
 			# the fillers never reach the key index
 			self.assertFalse(
-				frappe.db.exists("Dedup Key", {"ref_doctype": "Customer", "ref_name": doc.name, "rule": ["in", rules]})
+				frappe.db.exists(
+					"Dedup Key", {"ref_doctype": "Customer", "ref_name": doc.name, "rule": ["in", rules]}
+				)
 			)
 		self.assertFalse(frappe.db.exists("Dedup Collision Log", {"rule": ["in", rules]}))
 
@@ -80,8 +83,8 @@ class TestPlaceholders(DedupTestCase):
 		self.customer(f"南京庚{han_suffix()}公司", phone_1="4008001234")
 		self.customer(f"北京辛{han_suffix()}公司", phone_1="400-800-1234")
 		self.assertFalse(frappe.db.exists("Dedup Collision Log", {"rule": ["in", rules]}))
-		self.assertIsNotNone(bridge.placeholder_reason("Customer", "phone_1", "400 800 1234"))
-		self.assertIsNone(bridge.placeholder_reason("Customer", "phone_1", random_mobile()))
+		self.assertIsNotNone(placeholder_reason("Customer", "phone_1", "400 800 1234"))
+		self.assertIsNone(placeholder_reason("Customer", "phone_1", random_mobile()))
 
 	def test_merge_never_picks_a_placeholder_over_a_real_value(self):
 		self.block_rules()

@@ -1,6 +1,9 @@
 # Copyright (c) 2025, crm_dedup contributors
 # For license information, please see license.txt
-"""Integration tests of the collision query API (crm_dedup.collision) on a real site.
+"""Integration tests of the collision query API (crm_dedup.collision_query) on a real site.
+
+CI=1 bench --site SITE run-tests --module crm_dedup.collision_query.test_collision_query
+
 
 Rules, records and user permissions are created inside the test transaction (rolled back at the end);
 the test users persist (created once, committed); query logs are written on the side connection, so they
@@ -14,7 +17,10 @@ from unittest.mock import patch
 import frappe
 from frappe.tests.utils import FrappeTestCase
 
-from crm_dedup import bridge, collision, sidedb
+from crm_dedup.collision_query import access, api
+from crm_dedup.core import display, sidedb
+from crm_dedup.core.config import clear_cache
+from crm_dedup.core.lookup import find_duplicates
 
 PASSWORD = "Cq-test-pass-1"
 REP_A = "cq_rep_a@example.com"  # owns the customer the other rep runs into
@@ -69,10 +75,10 @@ def _delete_committed_logs(rules: list[str]) -> None:
 		frappe.db.sql("delete from `tabDedup Collision Log` where rule in %(rules)s", {"rules": tuple(rules)})
 	frappe.db.commit()
 	# the rolled-back rules and user permission must not linger in the shared caches
-	bridge.clear_cache()
+	clear_cache()
 	frappe.cache.hdel("user_permissions", REP_B)
 	for user in (REP_A, REP_B, NO_ROLE, MANAGER):
-		collision.reset_rate_limit(user)
+		access.reset_rate_limit(user)
 
 
 # ERPNext links Call Logs to every new Contact with a phone number and commits while doing so
@@ -136,7 +142,7 @@ class TestCollisionQuery(FrappeTestCase):
 		cls.phone = _phone()
 		with NO_CALL_LOG_COMMIT:
 			cls._lead_and_contact()
-		bridge.clear_cache()
+		clear_cache()
 
 	@classmethod
 	def _lead_and_contact(cls):
@@ -186,10 +192,10 @@ class TestCollisionQuery(FrappeTestCase):
 		)
 
 	def setUp(self):
-		bridge.clear_cache()
+		clear_cache()
 		frappe.db.set_single_value("Dedup Settings", "query_rate_limit", 60)
 		for user in (REP_A, REP_B, NO_ROLE, MANAGER):
-			collision.reset_rate_limit(user)
+			access.reset_rate_limit(user)
 
 	def tearDown(self):
 		frappe.set_user("Administrator")
@@ -211,23 +217,23 @@ class TestCollisionQuery(FrappeTestCase):
 	def test_guest_is_refused(self):
 		frappe.set_user("Guest")
 		with self.assertRaises(frappe.PermissionError):
-			collision.collision_query(doctype="All", inputs={"company_name": self.name_a})
+			api.collision_query(doctype="All", inputs={"company_name": self.name_a})
 		with self.assertRaises(frappe.PermissionError):
-			collision.get_query_fields()
+			api.get_query_fields()
 
 	def test_user_without_read_on_any_target_is_refused(self):
 		frappe.set_user(NO_ROLE)
 		with self.assertRaises(frappe.PermissionError):
-			collision.collision_query(doctype="All", inputs={"company_name": self.name_a})
+			api.collision_query(doctype="All", inputs={"company_name": self.name_a})
 		with self.assertRaises(frappe.PermissionError):
-			collision.get_query_fields()
+			api.get_query_fields()
 		# refused before anything is counted or logged
-		self.assertEqual(collision.remaining_queries(NO_ROLE), 60)
+		self.assertEqual(access.remaining_queries(NO_ROLE), 60)
 
 	def test_unreadable_hit_shows_only_existence_owner_and_date(self):
 		frappe.set_user(REP_B)
 		self.assertFalse(frappe.has_permission("Customer", "read", doc=self.cust_a, user=REP_B))
-		answer = collision.collision_query(doctype="Customer", inputs={"customer_name": self.name_a})
+		answer = api.collision_query(doctype="Customer", inputs={"customer_name": self.name_a})
 		masked = [r for r in answer["results"] if r["doctype"] == "Customer" and not r["can_read"]]
 		self.assertTrue(masked, answer)
 		row = next(r for r in masked if r["owner"] == REP_A)
@@ -252,9 +258,35 @@ class TestCollisionQuery(FrappeTestCase):
 		self.assertNotIn(self.name_a[2:6], dumped)
 		self.assertTrue(all("**" in m["value"] for m in row["matched_fields"]))
 
+	def test_save_dialog_and_collision_query_mask_alike(self):
+		"""One masking policy: the save dialog (and its error message) and the Collision Query show the same
+		text for the same record the user may not read, and neither reveals its name."""
+		frappe.set_user(REP_B)
+		answer = api.collision_query(doctype="Customer", inputs={"customer_name": self.name_a})
+		row = next(r for r in answer["results"] if not r["can_read"] and r["owner"] == REP_A)
+		hit = next(
+			h
+			for h in find_duplicates(
+				{"doctype": "Customer", "customer_name": self.name_a}, "Customer", event=None
+			)
+			if h.name == self.cust_a
+		)
+		view = display.hit_view("Customer", hit, user=REP_B)
+		self.assertFalse(view["readable"])
+		self.assertEqual(view["display"], row["title"])
+		self.assertEqual(
+			[f["existing_value"] for f in view["fields"] if not f["skipped"]],
+			[m["value"] for m in row["matched_fields"]],
+		)
+		title, message = display.describe(frappe._dict(doctype="Customer"), [hit])
+		self.assertIn(row["title"], title)
+		for text in (title, message):
+			self.assertNotIn(self.name_a, text)
+			self.assertNotIn(self.cust_a, text)
+
 	def test_readable_hit_shows_the_record(self):
 		frappe.set_user(REP_B)
-		answer = collision.collision_query(doctype="Customer", inputs={"customer_name": self.name_b})
+		answer = api.collision_query(doctype="Customer", inputs={"customer_name": self.name_b})
 		row = self.row(answer, "Customer", self.cust_b)
 		self.assertIsNotNone(row, answer)
 		self.assertTrue(row["can_read"])
@@ -267,7 +299,7 @@ class TestCollisionQuery(FrappeTestCase):
 
 	def test_manager_reads_what_the_rep_may_not(self):
 		frappe.set_user(MANAGER)
-		answer = collision.collision_query(doctype="Customer", inputs={"customer_name": self.name_a})
+		answer = api.collision_query(doctype="Customer", inputs={"customer_name": self.name_a})
 		row = self.row(answer, "Customer", self.cust_a)
 		self.assertTrue(row and row["can_read"])
 
@@ -282,15 +314,15 @@ class TestCollisionQuery(FrappeTestCase):
 		remaining = []
 		for _i in range(3):
 			remaining.append(
-				collision.collision_query(doctype="All", inputs={"company_name": self.name_a})["remaining"]
+				api.collision_query(doctype="All", inputs={"company_name": self.name_a})["remaining"]
 			)
 		self.assertEqual(remaining, [2, 1, 0])
 		with self.assertRaises(frappe.TooManyRequestsError):
-			collision.collision_query(doctype="All", inputs={"company_name": self.name_a})
+			api.collision_query(doctype="All", inputs={"company_name": self.name_a})
 		# other users have their own budget
 		frappe.set_user(REP_A)
 		self.assertEqual(
-			collision.collision_query(doctype="All", inputs={"company_name": self.name_b})["remaining"], 2
+			api.collision_query(doctype="All", inputs={"company_name": self.name_b})["remaining"], 2
 		)
 
 		rows = sidedb.fresh_sql(
@@ -315,26 +347,26 @@ class TestCollisionQuery(FrappeTestCase):
 	def test_rate_counter_survives_cache_clear(self):
 		# hooks.persistent_cache_keys: `bench clear-cache` must not hand out a fresh budget
 		frappe.set_user(REP_B)
-		answer = collision.collision_query(doctype="Customer", inputs={"customer_name": self.name_b})
+		answer = api.collision_query(doctype="Customer", inputs={"customer_name": self.name_b})
 		self.assertEqual(answer["remaining"], 59)
 		frappe.clear_cache()
-		self.assertEqual(collision.remaining_queries(REP_B), 59)
+		self.assertEqual(access.remaining_queries(REP_B), 59)
 
 	def test_rate_limit_zero_means_unlimited(self):
 		frappe.db.set_single_value("Dedup Settings", "query_rate_limit", 0)
 		frappe.set_user(REP_B)
-		answer = collision.collision_query(doctype="Customer", inputs={"customer_name": self.name_b})
+		answer = api.collision_query(doctype="Customer", inputs={"customer_name": self.name_b})
 		self.assertIsNone(answer["remaining"])
 
 	# ---- inputs and answers ------------------------------------------------------------------------
 	def test_all_mode_phone_typed_once_checks_every_doctype(self):
 		frappe.set_user(MANAGER)
-		layout = collision.get_query_fields()
+		layout = api.get_query_fields()
 		phone = next(i for i in layout["inputs"]["All"] if i["key"] == "phone")
 		self.assertIn("Lead", phone["fields"])
 		self.assertIn("Contact", phone["fields"])
 		self.assertIn("phone_nos.phone", phone["fields"]["Contact"])
-		answer = collision.collision_query(doctype="All", inputs={"phone": self.phone})
+		answer = api.collision_query(doctype="All", inputs={"phone": self.phone})
 		found = {(r["doctype"], r["name"]) for r in answer["results"]}
 		self.assertIn(("Lead", self.lead), found)
 		self.assertIn(("Contact", self.contact), found)
@@ -344,13 +376,13 @@ class TestCollisionQuery(FrappeTestCase):
 
 	def test_field_group_is_one_input_labelled_from_meta(self):
 		frappe.set_user(MANAGER)
-		inputs = collision.get_query_fields()["inputs"]["Contact"]
+		inputs = api.get_query_fields()["inputs"]["Contact"]
 		group = [i for i in inputs if "phone_nos.phone" in i["fields"]["Contact"]]
 		self.assertEqual(len(group), 1)
 		self.assertEqual(group[0]["label"], frappe._(frappe.get_meta("Contact").get_label(group[0]["key"])))
 		self.assertTrue({"phone", "mobile_no", "phone_nos.phone"} <= set(group[0]["fields"]["Contact"]))
 		# the group may be addressed by any of its fields
-		answer = collision.collision_query(doctype="Contact", inputs={"phone_nos.phone": self.phone})
+		answer = api.collision_query(doctype="Contact", inputs={"phone_nos.phone": self.phone})
 		self.assertIn(self.contact, [r["name"] for r in answer["results"]])
 
 	def test_rule_change_shows_up_without_code_change(self):
@@ -368,18 +400,16 @@ class TestCollisionQuery(FrappeTestCase):
 				],
 			}
 		).insert(ignore_permissions=True)
-		keys = [i["key"] for i in collision.get_query_fields()["inputs"]["Lead"]]
+		keys = [i["key"] for i in api.get_query_fields()["inputs"]["Lead"]]
 		self.assertIn("website", keys)
 		rule.enabled = 0
 		rule.save(ignore_permissions=True)
-		keys = [i["key"] for i in collision.get_query_fields()["inputs"]["Lead"]]
+		keys = [i["key"] for i in api.get_query_fields()["inputs"]["Lead"]]
 		self.assertNotIn("website", keys)
 
 	def test_empty_answer_says_so(self):
 		frappe.set_user(REP_B)
-		answer = collision.collision_query(
-			doctype="Lead", inputs={"company_name": f"无锡{_uid_name(6)}无此公司"}
-		)
+		answer = api.collision_query(doctype="Lead", inputs={"company_name": f"无锡{_uid_name(6)}无此公司"})
 		self.assertEqual(answer["results"], [])
 		self.assertEqual(answer["count"], 0)
 		self.assertIn("No duplicate found under the current rules", answer["message"])
@@ -387,13 +417,13 @@ class TestCollisionQuery(FrappeTestCase):
 	def test_bad_requests(self):
 		frappe.set_user(REP_B)
 		with self.assertRaises(frappe.ValidationError):
-			collision.collision_query(doctype="All", inputs={})
+			api.collision_query(doctype="All", inputs={})
 		with self.assertRaises(frappe.ValidationError):
-			collision.collision_query(doctype="All", inputs={"no_such_input": "x"})
+			api.collision_query(doctype="All", inputs={"no_such_input": "x"})
 		with self.assertRaises(frappe.ValidationError):
-			collision.collision_query(doctype="ToDo", inputs={"description": "x"})
+			api.collision_query(doctype="ToDo", inputs={"description": "x"})
 		# inputs may come as a JSON string (form-encoded requests)
-		answer = collision.collision_query(
+		answer = api.collision_query(
 			doctype="Customer", inputs=json.dumps({"customer_name": self.name_b}, ensure_ascii=False)
 		)
 		self.assertTrue(answer["results"])
@@ -401,9 +431,10 @@ class TestCollisionQuery(FrappeTestCase):
 
 class TestMask(FrappeTestCase):
 	def test_mask(self):
-		self.assertEqual(collision.mask("金陵华东贸易有限公司"), "金陵**有限公司")
-		self.assertEqual(collision.mask("金陵有限公司"), "金**有限公司")
-		self.assertEqual(collision.mask("Acme Trading Co., Ltd."), "Ac** Co., Ltd.")
-		self.assertEqual(collision.mask("张三"), "张*")
-		self.assertEqual(collision.mask("13912345678"), "13**78")
-		self.assertEqual(collision.mask(""), "")
+		self.assertEqual(display.mask("金陵华东贸易有限公司"), "金陵**有限公司")
+		self.assertEqual(display.mask("金陵有限公司"), "金**有限公司")
+		self.assertEqual(display.mask("Acme Trading Co., Ltd."), "Ac** Co., Ltd.")
+		self.assertEqual(display.mask("张三"), "张**")  # never the length
+		self.assertEqual(display.mask("13912345678"), "13**78")
+		self.assertEqual(display.mask("张三丰"), "张**")
+		self.assertEqual(display.mask(""), "")
