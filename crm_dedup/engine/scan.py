@@ -248,16 +248,48 @@ def scan_records(
 
 
 def _scan(rules, records, cap, window, progress, total, skip_pairs, workers) -> ScanResult:
+	"""The steps of a scan: key and bucket the records, pair those sharing a key, judge each pair, cluster."""
 	items = records if isinstance(records, list) else list(records)
-	count = len(items)
 	ids = [str(rid) for rid, _ in items]
-	rule_list = rules.rules
-	n_rules = len(rule_list)
-	ready_sigs = ready_signatures(rules)
+	sources, norm_list, buckets = _bucket(rules, items, workers, progress, total)
+	total_buckets = sum(len(b) for b in buckets)
+	pairs = _candidate_pairs(buckets, ids, cap, window, progress, total_buckets)
+	del buckets
+	judge = _Judge(rules, items, ids, sources, norm_list, pairs.loose, skip_pairs)
+	result = ScanResult()
+	uf = UnionFind()
+	compared = _judge_pairs(judge, pairs.pair_list, uf, result, progress, total_buckets)
+	result.clusters = _clusters(uf, ids)
+	result.pairs.sort(key=lambda t: (_sort_id(t[0]), _sort_id(t[1])))
+	result.stats = {
+		"records": len(items),
+		"compared": compared,
+		"pairs": len(result.pairs),
+		"clusters": len(result.clusters),
+		"oversized_keys": pairs.oversized,
+	}
+	return result
+
+
+Buckets = (
+	list  # per rule: key hash -> the one record index that has it, or the list of them once there are several
+)
+
+
+def _bucket(
+	rules: RuleSet,
+	items: list[tuple[Any, Mapping[str, Any]]],
+	workers: int | None,
+	progress: Progress | None,
+	total: int | None,
+) -> tuple[list[Packed | LazyValues], list[Norms | None], Buckets]:
+	"""Step 1: every record's keys (``_keyed``) into per-rule buckets; (values, norms, buckets) where values
+	and norms are per record, as ``_keyed`` gives them."""
+	count = len(items)
+	n_rules = len(rules.rules)
 	sources: list[Packed | LazyValues] = []
 	norm_list: list[Norms | None] = []
-	# per rule: key hash -> the one record index that has it, or the list of them once there are several
-	buckets: list[dict[int, int | list[int]]] = [{} for _ in rule_list]
+	buckets: list[dict[int, int | list[int]]] = [{} for _ in range(n_rules)]
 	for n, (keys, norms_n, values) in enumerate(_keyed(rules, items, workers)):
 		sources.append(values)
 		norm_list.append(norms_n)
@@ -277,31 +309,28 @@ def _scan(rules, records, cap, window, progress, total, skip_pairs, workers) -> 
 			progress("prepare", n + 1, total or count)
 	if progress:
 		progress("prepare", count, count)
+	return sources, norm_list, buckets
 
-	prepared: dict[int, Prepared] = {}
 
-	def prep(i: int) -> Prepared:
-		p = prepared.get(i)
-		if p is None:
-			src = sources[i]
-			rec = items[i][1]
-			if src.__class__ is not LazyValues:
-				src = LazyValues(rules, rec, dict(zip(ready_sigs, src, strict=True)))
-			p = prepared[i] = Prepared(ids[i], rec, src)
-		return p
+@dataclass
+class _Candidates:
+	pair_list: list[tuple[int, int]]  # (pair code a * count + b with a < b, bits of the rules that found it)
+	loose: dict[int, int]  # record -> bits of the rules for which it sits under an oversized key
+	oversized: int  # keys shared by more than cap records
 
-	# candidate pairs, each with the rules under whose keys it was found
-	complete_bits = 0
-	for r, rule in enumerate(rule_list):
-		if key_complete(rule):
-			complete_bits |= 1 << r
-	loose: dict[int, int] = defaultdict(int)  # record -> rules for which it sits under an oversized key
+
+def _candidate_pairs(
+	buckets: Buckets, ids: list[str], cap: int, window: int, progress: Progress | None, total_buckets: int
+) -> _Candidates:
+	"""Step 2: the pairs of records sharing a key, each with the rules under whose keys it was found. A key
+	of more than ``cap`` records pairs each with its next ``window`` in id order. Empties ``buckets``."""
+	count = len(ids)
+	loose: dict[int, int] = defaultdict(int)
 	pair_rules: dict[int, int] = {}
 	oversized = 0
 	rank: dict[int, int] | None = None
-	total_buckets = sum(len(b) for b in buckets)
 	done = 0
-	for r in range(n_rules):
+	for r in range(len(buckets)):
 		bit = 1 << r
 		get = pair_rules.get
 		# most keys belong to one record (an int): only the lists of several make pairs
@@ -332,15 +361,32 @@ def _scan(rules, records, cap, window, progress, total, skip_pairs, workers) -> 
 					for j in range(i + 1, size):
 						code = base + members[j]  # members are in record order
 						pair_rules[code] = get(code, 0) | bit
-	del buckets
+	return _Candidates(list(pair_rules.items()), loose, oversized)
 
-	# Conditions every record has values for (the blocking ones) are checked first on the plain prepared
-	# values, with the comparators themselves; a rule that fails one cannot fire. Equality types compare
-	# by ==, as Comparator.compare does. Only pairs some rule may still fire for get compare_rule.
+
+_BLANK = -1.0  # the best score of a condition one side of which is blank
+
+
+def _best_score(equality: bool, scorer, na: tuple, nb: tuple) -> float:
+	"""The best score of condition values na x nb, as compare_rule computes it (``_BLANK``: a side is blank)."""
+	if not na or not nb:
+		return _BLANK
+	if len(na) == 1 and len(nb) == 1:
+		if equality:
+			return 100.0 if na[0] == nb[0] else 0.0
+		return scorer(na[0], nb[0])
+	if equality:
+		return 100.0 if any(x in nb for x in na) else 0.0
+	return max(scorer(x, y) for x in na for y in nb)
+
+
+def _ready_checks(rules: RuleSet, ready_sigs: list[tuple]) -> list[list[tuple]]:
+	"""Per rule, its conditions every record has values for (the blocking ones), as (equality, position in
+	ready_sigs, scorer, threshold, blank ignored), equality checks first: the cheapest."""
 	ready = set(ready_sigs)
 	sig_pos = {sig: k for k, sig in enumerate(ready_sigs)}
 	checks: list[list[tuple]] = []
-	for rule in rule_list:
+	for rule in rules.rules:
 		mine = []
 		for cond in rule.conditions:
 			if cond.signature not in ready:
@@ -349,45 +395,66 @@ def _scan(rules, records, cap, window, progress, total, skip_pairs, workers) -> 
 			equality = cond.match not in FUZZY_TYPES and type(cmp).compare is Comparator.compare
 			threshold = cond.threshold if cond.match in FUZZY_TYPES else 100.0
 			mine.append((equality, sig_pos[cond.signature], cmp.score, threshold, cond.blank == "ignore"))
-		mine.sort(key=lambda c: not c[0])  # equality checks first: cheapest
+		mine.sort(key=lambda c: not c[0])
 		checks.append(mine)
+	return checks
 
-	def norms(i: int) -> Norms:
+
+class _Judge:
+	"""Step 3: judges candidate pairs. Conditions every record has values for are checked first on the plain
+	prepared values, with the comparators themselves; a rule that fails one cannot fire. Equality types compare
+	by ==, as Comparator.compare does. Only pairs some rule may still fire for get compare_rule."""
+
+	def __init__(self, rules, items, ids, sources, norm_list, loose, skip_pairs) -> None:
+		self.rules = rules
+		self.items = items
+		self.ids = ids
+		self.sources = sources
+		self.norm_list = norm_list
+		self.loose = loose
+		self.skip = skip_pairs or set()
+		self.ready_sigs = ready_signatures(rules)
+		self.checks = _ready_checks(rules, self.ready_sigs)
+		complete_bits = 0
+		for r, rule in enumerate(rules.rules):
+			if key_complete(rule):
+				complete_bits |= 1 << r
+		self.complete_bits = complete_bits
+		self.by_mask: dict[int, list[int]] = {}
+		self.prepared: dict[int, Prepared] = {}
+
+	def prep(self, i: int) -> Prepared:
+		p = self.prepared.get(i)
+		if p is None:
+			src = self.sources[i]
+			rec = self.items[i][1]
+			if src.__class__ is not LazyValues:
+				src = LazyValues(self.rules, rec, dict(zip(self.ready_sigs, src, strict=True)))
+			p = self.prepared[i] = Prepared(self.ids[i], rec, src)
+		return p
+
+	def norms(self, i: int) -> Norms:
 		"""The norms of record i for every ready signature, in ready_sigs order."""
-		got = norm_list[i]
+		got = self.norm_list[i]
 		if got is None:
-			src = sources[i]
-			got = norm_list[i] = tuple(tuple(v.norm for v in src[sig]) for sig in ready_sigs)
+			src = self.sources[i]
+			got = self.norm_list[i] = tuple(tuple(v.norm for v in src[sig]) for sig in self.ready_sigs)
 		return got
 
-	blank = -1.0
-
-	def best_score(equality: bool, scorer, na: tuple, nb: tuple) -> float:
-		"""The best score of condition values na x nb, as compare_rule computes it (-1: a side is blank)."""
-		if not na or not nb:
-			return blank
-		if len(na) == 1 and len(nb) == 1:
-			if equality:
-				return 100.0 if na[0] == nb[0] else 0.0
-			return scorer(na[0], nb[0])
-		if equality:
-			return 100.0 if any(x in nb for x in na) else 0.0
-		return max(scorer(x, y) for x in na for y in nb)
-
-	skip = skip_pairs or set()
-	by_mask: dict[int, list[int]] = {}
-
-	def evaluate(lo: int, hi: int) -> tuple[int, list[tuple[int, int, Match]]]:
-		"""Judges candidate pairs lo..hi (in pair_rules order): (pairs compared, matched pairs)."""
+	def evaluate(self, pair_list: list[tuple[int, int]]) -> tuple[int, list[tuple[int, int, Match]]]:
+		"""Judges these candidate pairs: (pairs compared, matched pairs)."""
+		ids, skip, loose, by_mask, checks = self.ids, self.skip, self.loose, self.by_mask, self.checks
+		count, n_rules, not_complete = len(ids), len(checks), ~self.complete_bits
+		rule_list, norms, blank = self.rules.rules, self.norms, _BLANK
 		compared = 0
 		found = []
-		for code, found_by in pair_list[lo:hi]:
+		for code, found_by in pair_list:
 			a, b = divmod(code, count)
 			if skip and ((ids[a], ids[b]) in skip or (ids[b], ids[a]) in skip):
 				continue
 			compared += 1
 			# rules with complete keys fire only for pairs found under their keys
-			mask = found_by | loose.get(a, 0) | loose.get(b, 0) | ~complete_bits
+			mask = found_by | loose.get(a, 0) | loose.get(b, 0) | not_complete
 			to_eval = by_mask.get(mask)
 			if to_eval is None:
 				to_eval = by_mask[mask] = [r for r in range(n_rules) if mask >> r & 1]
@@ -398,7 +465,7 @@ def _scan(rules, records, cap, window, progress, total, skip_pairs, workers) -> 
 				for equality, k, scorer, threshold, ignore in checks[r]:
 					sc = scores.get(k)
 					if sc is None:
-						sc = scores[k] = best_score(equality, scorer, va[k], vb[k])
+						sc = scores[k] = _best_score(equality, scorer, va[k], vb[k])
 					if sc == blank:
 						if ignore:
 							continue
@@ -410,27 +477,37 @@ def _scan(rules, records, cap, window, progress, total, skip_pairs, workers) -> 
 			if not maybe:
 				continue
 			# the ready conditions held: compare_rule decides (it prepares the rest of the values lazily)
-			pa, pb = prep(a), prep(b)
+			pa, pb = self.prep(a), self.prep(b)
 			for rule in maybe:
-				m = rules.compare_rule(rule, pa, pb)
+				m = self.rules.compare_rule(rule, pa, pb)
 				if m is not None:
 					found.append((a, b, m))
 					break
 		return compared, found
 
-	pair_list = list(pair_rules.items())
-	del pair_rules
+
+def _judge_pairs(
+	judge: _Judge,
+	pair_list: list[tuple[int, int]],
+	uf: UnionFind,
+	result: ScanResult,
+	progress: Progress | None,
+	total_buckets: int,
+) -> int:
+	"""Step 4: judges every candidate pair, span by span (a progress report after each); matched pairs go into
+	``result.pairs`` (ids in order) and join in ``uf``. The number of pairs compared.
+
+	Judged in this process: forked workers would each copy, page by page, the memory they touch (millions of
+	small objects the key phase built); on 1,000,000 records they needed 46 s of CPU where this process
+	needs 13 s, more than two cores can win back.
+	"""
+	ids = judge.ids
 	n_pairs = len(pair_list)
 	step = max(_PAIR_CHUNK, n_pairs // 64 + 1)
 	spans = [(lo, min(lo + step, n_pairs)) for lo in range(0, n_pairs, step)]
-	uf = UnionFind()
-	result = ScanResult()
 	compared = 0
-	# Judged in this process: forked workers would each copy, page by page, the memory they touch (millions of
-	# small objects the key phase built); on 1,000,000 records they needed 46 s of CPU where this process
-	# needs 13 s, more than two cores can win back.
-	for done, span in enumerate(spans, 1):
-		n_compared, found = evaluate(*span)
+	for done, (lo, hi) in enumerate(spans, 1):
+		n_compared, found = judge.evaluate(pair_list[lo:hi])
 		compared += n_compared
 		for a, b, m in found:
 			uf.union(a, b)
@@ -446,19 +523,14 @@ def _scan(rules, records, cap, window, progress, total, skip_pairs, workers) -> 
 			)
 	if progress:
 		progress("compare", total_buckets, total_buckets)
+	return compared
 
+
+def _clusters(uf: UnionFind, ids: list[str]) -> list[list[str]]:
+	"""Step 5: the union-find's groups of two or more, each sorted, largest first."""
 	groups: dict[int, list[str]] = defaultdict(list)
 	for i in list(uf.parent):
 		groups[uf.find(i)].append(ids[i])
 	clusters = [sorted(g, key=_sort_id) for g in groups.values() if len(g) > 1]
 	clusters.sort(key=lambda g: (-len(g), _sort_id(g[0])))
-	result.clusters = clusters
-	result.pairs.sort(key=lambda t: (_sort_id(t[0]), _sort_id(t[1])))
-	result.stats = {
-		"records": count,
-		"compared": compared,
-		"pairs": len(result.pairs),
-		"clusters": len(clusters),
-		"oversized_keys": oversized,
-	}
-	return result
+	return clusters
