@@ -32,9 +32,7 @@ from pathlib import Path
 
 from rapidfuzz import fuzz, process
 
-from crm_dedup.engine import SQLiteIndex, check_record, load_rules
-from crm_dedup.engine.match import KEY_VERSION
-from crm_dedup.engine.scan import iter_keys
+from crm_dedup.engine import KEY_VERSION, SQLiteIndex, check_record, iter_keys, load_rules
 
 ROOT = Path(__file__).resolve().parent.parent
 PHONE_FIELDS = ("phone_1", "phone_2", "phone_3", "mobile_no")

@@ -27,6 +27,9 @@ from pathlib import Path
 from typing import Any
 
 from crm_dedup.engine import (
+	BUILTIN_DIGEST,
+	KEY_VERSION,
+	DedupError,
 	InputError,
 	RuleError,
 	RuleSet,
@@ -36,9 +39,6 @@ from crm_dedup.engine import (
 	load_rules,
 	scan_records,
 )
-from crm_dedup.engine.errors import DedupError
-from crm_dedup.engine.match import KEY_VERSION
-from crm_dedup.engine.placeholders import BUILTIN_DIGEST
 
 PROGRESS_MIN_ROWS = 10_000
 csv.field_size_limit(16 * 1024 * 1024)

@@ -4,7 +4,7 @@ Every normaliser is total: it accepts any ``str`` (empty, huge, arbitrary Unicod
 are not strings are converted with ``str()`` first; ``None`` and blanks give an empty result.
 """
 
-from .company import company_core
+from .company import company_core, legal_form_suffix
 from .email import normalize_email, split_emails
 from .idcode import IdCode, normalize_id_code
 from .person import person_variants
@@ -15,6 +15,7 @@ __all__ = [
 	"IdCode",
 	"company_core",
 	"is_blank",
+	"legal_form_suffix",
 	"normalize_email",
 	"normalize_id_code",
 	"normalize_phone",

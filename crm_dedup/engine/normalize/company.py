@@ -45,38 +45,37 @@ LEGAL_CN = sorted(
 	key=len,
 	reverse=True,
 )
-# English legal forms, matched as whole tokens at the end of the name.
-LEGAL_EN = {
-	"co",
-	"company",
-	"corp",
-	"corporation",
-	"inc",
-	"incorporated",
-	"ltd",
-	"limited",
-	"llc",
-	"llp",
-	"lp",
-	"plc",
-	"pte",
-	"pty",
-	"gmbh",
-	"ag",
-	"sa",
-	"sarl",
-	"bv",
-	"nv",
-	"kk",
-	"group",
-	"holding",
-	"holdings",
-	"the",
-	"and",
-	"china",
-	"intl",
-	"international",
-}
+# English legal forms (and group words), matched as whole tokens at the end of the name.
+LEGAL_FORMS_EN = frozenset(
+	{
+		"co",
+		"company",
+		"corp",
+		"corporation",
+		"inc",
+		"incorporated",
+		"ltd",
+		"limited",
+		"llc",
+		"llp",
+		"lp",
+		"plc",
+		"pte",
+		"pty",
+		"gmbh",
+		"ag",
+		"sa",
+		"sarl",
+		"bv",
+		"nv",
+		"kk",
+		"group",
+		"holding",
+		"holdings",
+	}
+)
+# Dropped from the end of an English name too, though no legal form: Acme China Co., Ltd. is Acme.
+LEGAL_EN = LEGAL_FORMS_EN | {"the", "and", "china", "intl", "international"}
 _BRACKETS = re.compile(r"[\(\[【〔《<{][^\(\)\[\]【】〔〕《》<>{}]*[\)\]】〕》>}]")
 _TOKEN = re.compile(r"\w+")
 _MIN_CORE = 2  # never strip a region if fewer characters would be left
@@ -187,3 +186,46 @@ def company_core(value: str) -> str:
 	s = _strip_legal_suffix(_cut_branch(s))
 	s = _strip_region_prefix(s)
 	return s or normalize_text(value)
+
+
+_EN_GAP = frozenset(" .,")  # what may stand between and after the tokens of an English legal form (folded)
+
+
+def _english_suffix(s: str) -> str:
+	"""The run of legal-form tokens ``s`` ends with (Co., Ltd.), never its first token; "" when none."""
+	tokens = list(_TOKEN.finditer(s))
+	start = None
+	end = len(s)
+	for n in range(len(tokens) - 1, 0, -1):
+		tok = tokens[n]
+		gap = fold(s[tok.end() : end])
+		word = fold(tok.group())
+		if (
+			not all(c in _EN_GAP or c.isspace() for c in gap)
+			or not word.isascii()
+			or word not in LEGAL_FORMS_EN
+		):
+			break
+		start = end = tok.start()
+	return "" if start is None else s[start:]
+
+
+def legal_form_suffix(name: str) -> str:
+	"""The legal form a company name ends with, exactly as typed: 南京金陵贸易有限责任公司 -> 有限责任公司,
+	Acme Trading Co., Ltd. -> Co., Ltd.; "" when it ends with none (or is nothing else).
+
+	The forms are the ones ``company_core`` strips (``LEGAL_CN``, the longest that fits; ``LEGAL_FORMS_EN``,
+	whole tokens), compared folded (full width, traditional characters, case). A bracketed part at the end is
+	no legal form: 金陵贸易有限公司（筹） -> "". Trailing whitespace is left out. Never raises.
+	"""
+	s = as_text(name)[:_MAX_READ].rstrip()
+	if not s:
+		return ""
+	english = _english_suffix(s)
+	if english:
+		return english
+	tail = fold(s[-1])
+	for suf in LEGAL_CN:
+		if len(s) > len(suf) and suf.endswith(tail) and fold(s[-len(suf) :]) == suf:
+			return s[-len(suf) :]
+	return ""
