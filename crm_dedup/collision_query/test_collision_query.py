@@ -280,9 +280,13 @@ class TestCollisionQuery(FrappeTestCase):
 		)
 		title, message = display.describe(frappe._dict(doctype="Customer"), [hit])
 		self.assertIn(row["title"], title)
-		for text in (title, message):
-			self.assertNotIn(self.name_a, text)
-			self.assertNotIn(self.cust_a, text)
+		self.assertIn(f"<b>{row['title']}</b>", message)
+		self.assertNotIn(self.name_a, title)
+		self.assertNotIn(self.cust_a, title)
+		# the message repeats what the rep typed (name_a here, which is also the record's name) once, as the
+		# typed value; the existing record's name and values only appear masked
+		self.assertEqual(message.count(self.name_a), 1)
+		self.assertIn(f"<b>{self.name_a}</b> matches", message)
 
 	def test_readable_hit_shows_the_record(self):
 		frappe.set_user(REP_B)

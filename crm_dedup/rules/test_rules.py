@@ -103,6 +103,7 @@ class TestCommonValues(DedupTestCase):
 
 	def tearDown(self) -> None:
 		frappe.flags.crm_dedup_no_rebuild = None
+		frappe.set_user("Administrator")
 		frappe.db.rollback()
 		settings = frappe.get_single("Dedup Settings")
 		settings.set("placeholders", self.settings_rows)

@@ -20,8 +20,9 @@ from crm_dedup.scans.seed import ScanTestCase
 from crm_dedup.scans.start import enqueue_scan, run_scheduled_daily, run_scheduled_weekly
 
 
-def _hold_row_lock(conf, scan: str, held: threading.Event, release: threading.Event) -> None:
-	"""Takes the Dedup Scan row lock on a connection of its own and keeps it until ``release`` is set."""
+def _hold_row_lock(conf, scan: str, held: threading.Event, release: threading.Event, me: list) -> None:
+	"""Takes the Dedup Scan row lock on a connection of its own and keeps it until ``release`` is set;
+	``me`` receives the connection id first, so the caller can see it wait for the lock."""
 	conn = pymysql.connect(
 		host=conf.db_host or "127.0.0.1",
 		port=int(conf.db_port or 3306),
@@ -33,6 +34,8 @@ def _hold_row_lock(conf, scan: str, held: threading.Event, release: threading.Ev
 	try:
 		with conn.cursor() as cur:
 			cur.execute("set session innodb_lock_wait_timeout = 20")
+			cur.execute("select connection_id()")
+			me.append(cur.fetchone()[0])
 			cur.execute("begin")
 			cur.execute("select name from `tabDedup Scan` where name = %s for update", (scan,))
 			held.set()
@@ -40,6 +43,20 @@ def _hold_row_lock(conf, scan: str, held: threading.Event, release: threading.Ev
 		conn.rollback()
 	finally:
 		conn.close()
+
+
+def _wait_until_blocked(me: list, timeout: float = 20) -> None:
+	"""Returns once the holder's connection is inside its ``select ... for update`` (waiting for our lock)."""
+	deadline = time.time() + timeout
+	while time.time() < deadline:
+		if me and frappe.db.sql(
+			"select 1 from information_schema.processlist where id=%s and command='Query'"
+			" and info like 'select name from `tabDedup Scan`%%'",
+			me[0],
+		):
+			return
+		time.sleep(0.05)
+	raise AssertionError("the lock holder never started waiting for the scan's row lock")
 
 
 def _wait_for_scan(scan: str, timeout: float = 60) -> None:
@@ -64,9 +81,12 @@ class TestScanJobs(ScanTestCase):
 		# connection queues for the scan's row lock now, gets it when our commit enqueues the job, and holds it
 		# while we look: the job's first write ("Running") waits behind it, so the job stays in flight.
 		held, release = threading.Event(), threading.Event()
-		holder = threading.Thread(target=_hold_row_lock, args=(frappe.local.conf, doc.name, held, release))
+		me: list = []
+		holder = threading.Thread(
+			target=_hold_row_lock, args=(frappe.local.conf, doc.name, held, release, me)
+		)
 		holder.start()
-		time.sleep(0.3)  # the holder is waiting for the row lock before the commit hands it over
+		_wait_until_blocked(me)  # the holder waits for the row lock before our commit hands it over
 		frappe.db.commit()  # enqueue_after_commit
 		self.assertTrue(held.wait(10), "the lock holder did not get the scan's row lock")
 		try:
