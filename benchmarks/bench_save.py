@@ -31,6 +31,12 @@ from contextlib import contextmanager
 
 import frappe
 
+from crm_dedup.checks import events
+from crm_dedup.core import guard
+from crm_dedup.core.config import clear_cache
+from crm_dedup.core.errors import DedupDuplicateError, DedupWarning
+from crm_dedup.rules.rebuild import rebuild
+
 PREFIX = "DDB-"
 RULES = [
 	("bench uscc", "Block", 1, [{"fields": "tax_id", "match_type": "ID Code"}]),
@@ -173,22 +179,20 @@ def run(
 
 
 def _run(rows: list[dict], base: int, samples: int, block: int, created: list[str]) -> dict:
-	from crm_dedup import bridge, events, key_index
-
 	rule_names = make_rules()
 	frappe.flags.crm_dedup_only_rules = list(rule_names)
-	bridge.clear_cache()
+	clear_cache()
 
 	t0 = time.perf_counter()
 	keys_total = 0
 	for name in rule_names:
-		keys_total += key_index.rebuild(name, commit=True, progress=False)[name]
+		keys_total += rebuild(name, commit=True, progress=False)[name]
 	rebuild_secs = time.perf_counter() - t0
 	print(f"index: {keys_total} keys for {frappe.db.count('Customer')} customers in {rebuild_secs:.1f}s")
 
 	# time inside the checks, separately from the whole insert
 	inner: dict[str, list[float]] = {"find_duplicates": [], "index_doc": []}
-	orig_find, orig_index = bridge.find_duplicates, key_index.index_doc
+	orig_find, orig_index = events.find_duplicates, guard.index_doc
 
 	def find_timed(*a, **k):
 		with timing(inner["find_duplicates"]):
@@ -198,7 +202,7 @@ def _run(rows: list[dict], base: int, samples: int, block: int, created: list[st
 		with timing(inner["index_doc"]):
 			return orig_index(*a, **k)
 
-	bridge.find_duplicates, key_index.index_doc = find_timed, index_timed
+	events.find_duplicates, guard.index_doc = find_timed, index_timed
 	with_rules: list[float] = []
 	without: list[float] = []
 	with_commit: list[float] = []
@@ -221,11 +225,11 @@ def _run(rows: list[dict], base: int, samples: int, block: int, created: list[st
 			t_start = time.perf_counter()
 			try:
 				_insert(r, created)
-			except events.DedupDuplicateError:
+			except DedupDuplicateError:
 				frappe.db.rollback()
 				rejected["block"].append((time.perf_counter() - t_start) * 1000)
 				continue
-			except events.DedupWarning:
+			except DedupWarning:
 				frappe.db.rollback()
 				rejected["warn"].append((time.perf_counter() - t_start) * 1000)
 				continue
@@ -241,7 +245,7 @@ def _run(rows: list[dict], base: int, samples: int, block: int, created: list[st
 			if on:  # time inside the checks during this successful insert
 				checks.append(sum(inner["find_duplicates"][marks[0] :]) + sum(inner["index_doc"][marks[1] :]))
 	finally:
-		bridge.find_duplicates, key_index.index_doc = orig_find, orig_index
+		events.find_duplicates, guard.index_doc = orig_find, orig_index
 		frappe.flags.crm_dedup_only_rules = None
 
 	result = {
