@@ -9,13 +9,13 @@ from __future__ import annotations
 import frappe
 
 from crm_dedup.core.config import clear_cache
+from crm_dedup.core.roles import DEFAULT_OVERRIDE_ROLES
+from crm_dedup.core.roles import MANAGER_ROLE as ROLE
 from crm_dedup.engine import KEY_VERSION
 from crm_dedup.rules.rebuild import enqueue_rebuild
 
-ROLE = "Dedup Manager"
 # (doctype, owner field): "" means no field of its own (owner of a linked party, assigned user, creator)
 DEFAULT_OWNER_FIELDS = (("Customer", "account_manager"), ("Lead", "lead_owner"), ("Contact", ""))
-DEFAULT_OVERRIDE_ROLES = ("Dedup Manager", "Sales Manager", "System Manager")
 KEY_INDEXES = {
 	# covering index of every lookup: (rule, key) -> names of one doctype
 	"dedup_rule_key_ref": ("rule", "blocking_key", "ref_doctype", "ref_name"),

@@ -12,6 +12,8 @@ from crm_dedup.core.config import config
 
 MANAGER_ROLE = "Dedup Manager"
 MANAGER_ROLES = ("System Manager", MANAGER_ROLE)
+# who may save past a Warn rule on a new site (Dedup Settings > Override Roles; admins change it there)
+DEFAULT_OVERRIDE_ROLES = (MANAGER_ROLE, "Sales Manager", "System Manager")
 # roles every user has: holding them is no reason to see or probe anybody's records
 EVERYONE_ROLES = ("All", "Guest", "Desk User")
 
