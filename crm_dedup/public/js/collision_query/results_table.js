@@ -102,7 +102,7 @@ crm_dedup.CollisionQueryResults = class CollisionQueryResults {
 		const rows = answer.results || [];
 		this.$summary.empty();
 		const notes = (answer.placeholders || []).map((p) =>
-			__("{0} ({1}) is a placeholder ({2}): it counts as blank and matches nothing.", [
+			__("{0} ({1}) counts as blank and matches nothing: {2}.", [
 				p.value,
 				p.label,
 				p.reason,
