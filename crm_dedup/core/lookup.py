@@ -16,7 +16,7 @@ import frappe
 from crm_dedup.core.config import ACTION_ORDER, compiled
 from crm_dedup.core.guard import lock_keys
 from crm_dedup.core.keys import MariaDBIndex
-from crm_dedup.core.owners import owner_of
+from crm_dedup.core.owners import owner_of, owners_of
 from crm_dedup.core.pairs import is_not_duplicate
 from crm_dedup.core.records import PARTY_LINK_TABLE, doc_to_record, record_info
 from crm_dedup.core.records import get_value as _get
@@ -157,17 +157,31 @@ def _links_to(src: str, src_name: str, doctype: str, name: str) -> bool:
 
 
 def _describe(found: list[tuple[str, Match]]) -> list[DuplicateHit]:
+	"""Owner, creation and title of every hit: one bulk read per doctype (``owners_of``); a record this
+	transaction cannot see yet (committed by the save it waited for) is read on the side connection."""
+	names: dict[str, list[str]] = defaultdict(list)
+	for src, m in found:
+		names[src].append(str(m.id))
+	info = {src: owners_of(src, ids) for src, ids in names.items()}
 	hits = []
 	for src, m in found:
-		info = record_info(src, str(m.id))
+		name = str(m.id)
+		row = info[src].get(name)
+		if row is None:
+			fresh = record_info(src, name)
+			row = {
+				"owner": owner_of(src, name),
+				"creation": fresh.get("creation"),
+				"title": fresh.get("title"),
+			}
 		hits.append(
 			DuplicateHit(
 				doctype=src,
-				name=str(m.id),
+				name=name,
 				match=m,
-				owner=owner_of(src, str(m.id)),
-				created=info.get("creation"),
-				title=info.get("title"),
+				owner=row.get("owner"),
+				created=row.get("creation"),
+				title=row.get("title"),
 			)
 		)
 	return hits
