@@ -52,7 +52,10 @@ def scan_alive(scan: str) -> bool:
 	except Exception:
 		return True
 	prefix = f"{frappe.local.site}::{job_id(scan)}"
-	return any(i == prefix or i.startswith(prefix + "::") for i in ids)
+	if any(i == prefix or i.startswith(prefix + "::") for i in ids):
+		return True
+	# a job that a worker has just taken off the queue is in neither list for a moment; its status says
+	return job_active(job_id(scan))
 
 
 def busy_scans(doctypes: set[str], exclude: str) -> str | None:
