@@ -14,6 +14,7 @@ from frappe.utils import escape_html, get_fullname, now_datetime
 
 from crm_dedup.core import sidedb
 from crm_dedup.core.config import ACTION_LABELS, config
+from crm_dedup.core.display import can_read, shown
 from crm_dedup.core.lookup import DuplicateHit
 
 MAX_LOGGED = 5  # collision log rows per attempt (best matches first)
@@ -100,6 +101,8 @@ def _notifications(doc: Any, hits: list[DuplicateHit], outcome: str, user: str) 
 		if frappe.cache.get_value(key, expires=True):
 			continue
 		frappe.cache.set_value(key, 1, expires_in_sec=NOTIFY_EVERY)
+		# the owner comes from an owner field: it may be someone who cannot read the record (one mask for all)
+		readable = can_read(h.doctype, h.name, owner)
 		subject = {
 			"Blocked": _("{0} was blocked from saving a duplicate of your {1} {2} (rule {3})"),
 			"Warned": _("{0} was warned about a duplicate of your {1} {2} (rule {3})"),
@@ -112,14 +115,14 @@ def _notifications(doc: Any, hits: list[DuplicateHit], outcome: str, user: str) 
 				"from_user": user,
 				"type": "Alert",
 				"document_type": h.doctype,
-				"document_name": h.name,
+				"document_name": h.name if readable else None,
 				"subject": subject.format(
 					escape_html(get_fullname(user)),
 					_(h.doctype),
-					f"<b>{escape_html(h.title or h.name)}</b>",
+					f"<b>{escape_html(shown(h.title or h.name, readable))}</b>",
 					escape_html(h.match.rule),
 				),
-				"email_content": escape_html(h.match.explain),
+				"email_content": escape_html(h.match.explain) if readable else "",
 			}
 		)
 	return out

@@ -4,9 +4,9 @@
 
 Every answer that shows a record the user may not read (the save dialog and its message, Data Import row
 messages, the Collision Query, duplicate sets) goes through ``mask``: a company name keeps one or two characters
-and its legal form (金陵华东贸易有限公司 -> 金陵**有限公司), any other value keeps its first character, or its first
-two and last two when it has six or more (13912345678 -> 13**78); the mask is always ``**``, so the length is
-not revealed. docs/collision-query.md promises exactly this.
+and its legal form (金陵华东贸易有限公司 -> 金陵**有限公司); any other value keeps its first character (张三丰 ->
+张**), its first and last from six characters on (金陵华东贸易 -> 金**易), its first two and last two from ten on
+(13912345678 -> 13**78). The mask is always ``**``, so the length is not revealed. docs/collision-query.md promises exactly this.
 """
 
 from __future__ import annotations
@@ -33,8 +33,10 @@ def mask(value: Any) -> str:
 		head = 2 if len(core.strip()) >= 4 else 1
 		space = " " if core.endswith(" ") else ""
 		return core[:head].rstrip() + "**" + space + suffix
-	if len(s) >= 6:
+	if len(s) >= 10:
 		return s[:2] + "**" + s[-2:]
+	if len(s) >= 6:
+		return s[0] + "**" + s[-1]
 	return s[0] + "**"
 
 

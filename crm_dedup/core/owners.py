@@ -94,6 +94,7 @@ def owners_of(doctype: str, names: Iterable[str]) -> dict[str, dict]:
 		cols.append(title_field)
 	if owner_df and owner_df.fieldname not in cols:
 		cols.append(owner_df.fieldname)
+	has_party = any(df.options == PARTY_LINK_TABLE for df in meta.get_table_fields())
 	dt = frappe.qb.DocType(doctype)
 	out: dict[str, dict] = {}
 	resolve: dict[str, list[str]] = defaultdict(list)
@@ -118,22 +119,21 @@ def owners_of(doctype: str, names: Iterable[str]) -> dict[str, dict]:
 				"owner": fallback,
 				"creation": row.creation,
 			}
-			if owner_df is not None:
-				value = row.get(owner_df.fieldname)
-				if value:
-					resolve[value].append(row.name)
-			elif owner_path or meta.get_table_fields():
-				slow.append(row.name)
-	if owner_df is not None and resolve:
+			if owner_df is not None and row.get(owner_df.fieldname):
+				resolve[row.get(owner_df.fieldname)].append(row.name)
+			elif owner_path or has_party:
+				slow.append(row.name)  # a child-table owner path or a linked party: one by one
+	if resolve:
 		users = resolve_users(owner_df.options if owner_df.fieldtype == "Link" else None, list(resolve))
 		for value, recs in resolve.items():
 			user = users.get(value)
-			if user:
-				for r in recs:
+			for r in recs:
+				if user:
 					out[r]["owner"] = user
-	elif slow and (owner_path or any(df.options == PARTY_LINK_TABLE for df in meta.get_table_fields())):
-		for n in slow[:2000]:
-			out[n]["owner"] = owner_of(doctype, n) or out[n]["owner"]
+				elif has_party:  # the field names nobody: the linked party's owner, as owner_of decides
+					slow.append(r)
+	for n in slow[:2000]:
+		out[n]["owner"] = owner_of(doctype, n) or out[n]["owner"]
 	return out
 
 

@@ -150,6 +150,8 @@ frappe.provide("crm_dedup.duplicates");
 	frappe.ui.form.on("Dedup Rule", {
 		refresh(frm) {
 			if (frm.is_new() || !frm.doc.enabled || !frappe.model.can_create("Dedup Scan")) return;
+			// scans are for managers (crm_dedup.core.roles): the server refuses everyone else
+			if (!frappe.user.has_role(["Dedup Manager", "System Manager"])) return;
 			frm.add_custom_button(__("Scan for duplicates"), () => {
 				frappe
 					.xcall("crm_dedup.scans.start.scan_rule", { rule: frm.doc.name })

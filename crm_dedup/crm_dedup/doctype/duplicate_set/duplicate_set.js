@@ -12,7 +12,7 @@ frappe.ui.form.on("Duplicate Set", {
 		}
 		frm.trigger("render_members");
 		if (frm.doc.status !== "Open") {
-			if (frm.doc.status === "Not Duplicate" && frm.has_perm("write")) {
+			if (frm.doc.status === "Not Duplicate" && frm.has_perm("write") && crm_dedup_is_manager()) {
 				frm.add_custom_button(__("Reopen"), () =>
 					frappe
 						.xcall("crm_dedup.scans.review.reopen_set", { duplicate_set: frm.doc.name })
@@ -40,7 +40,7 @@ frappe.ui.form.on("Duplicate Set", {
 				frm.change_custom_button_type(__("Merge…"), null, "primary");
 			}
 		}
-		if (frm.has_perm("write")) {
+		if (frm.has_perm("write") && crm_dedup_is_manager()) {
 			frm.add_custom_button(
 				__("Not a duplicate (whole set)"),
 				() => frm.trigger("mark_set"),
@@ -147,3 +147,8 @@ frappe.ui.form.on("Duplicate Set", {
 			</table>`);
 	},
 });
+
+// reviewing a set is for managers (crm_dedup.core.roles): the server refuses everyone else
+function crm_dedup_is_manager() {
+	return frappe.user.has_role(["Dedup Manager", "System Manager"]);
+}
