@@ -441,4 +441,6 @@ class TestMask(FrappeTestCase):
 		self.assertEqual(display.mask("张三"), "张**")  # never the length
 		self.assertEqual(display.mask("13912345678"), "13**78")
 		self.assertEqual(display.mask("张三丰"), "张**")
+		self.assertEqual(display.mask("金陵华东贸易"), "金**易")  # six to nine: first and last only
+		self.assertEqual(display.mask("long.name@example.com"), "lo**om")
 		self.assertEqual(display.mask(""), "")
