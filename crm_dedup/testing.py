@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import random
 import string
+from collections.abc import Callable
 
 import frappe
 from frappe.custom.doctype.custom_field.custom_field import create_custom_fields
 from frappe.tests.utils import FrappeTestCase
 
+from crm_dedup.core import sidedb
 from crm_dedup.core.config import clear_cache
 
 OWNER_A = "dedup.rep.a@example.com"
@@ -166,3 +168,27 @@ class DedupTestCase(FrappeTestCase):
 		doc.insert()
 		self.cleanup.append(("Customer", doc.name))
 		return doc
+
+
+def insert_in_thread(
+	site: str, sites_path: str, i: int, make: Callable, rules: list[str], barrier, results: dict
+) -> None:
+	"""One of many threads inserting at the same instant: its own site connection, only ``rules`` count; waits at
+	``barrier``, inserts ``make(i)`` and commits; ``results[i]`` = ("ok", name) or (exception class name, message)."""
+	frappe.init(site=site, sites_path=sites_path)
+	try:
+		frappe.connect()
+		frappe.set_user("Administrator")
+		frappe.flags.crm_dedup_only_rules = rules
+		barrier.wait(timeout=120)
+		try:
+			doc = make(i)
+			doc.insert()
+			frappe.db.commit()
+			results[i] = ("ok", doc.name)
+		except Exception as e:
+			frappe.db.rollback()
+			results[i] = (type(e).__name__, str(e)[:3000])
+	finally:
+		sidedb.close()
+		frappe.destroy()

@@ -17,13 +17,20 @@ from unittest.mock import patch
 import frappe
 
 from crm_dedup.checks import api
-from crm_dedup.core import sidedb
 from crm_dedup.core.config import clear_cache, config
 from crm_dedup.core.errors import DedupDuplicateError, DedupWarning
 from crm_dedup.core.lookup import find_duplicates
 from crm_dedup.core.owners import owner_of
 from crm_dedup.rules.rebuild import rebuild
-from crm_dedup.testing import MANAGER, OWNER_A, REP_B, DedupTestCase, han_suffix, random_mobile
+from crm_dedup.testing import (
+	MANAGER,
+	OWNER_A,
+	REP_B,
+	DedupTestCase,
+	han_suffix,
+	insert_in_thread,
+	random_mobile,
+)
 
 
 class TestSaveChecks(DedupTestCase):
@@ -272,30 +279,6 @@ class TestSaveChecks(DedupTestCase):
 		self.assertNotIn("ToDo", config()["touching"])
 
 
-def _insert_in_thread(
-	site: str, sites_path: str, i: int, sfx: str, phone: str, rules: list[str], barrier, results
-) -> None:
-	frappe.init(site=site, sites_path=sites_path)
-	try:
-		frappe.connect()
-		frappe.set_user("Administrator")
-		frappe.flags.crm_dedup_only_rules = rules
-		barrier.wait(timeout=60)
-		try:
-			doc = frappe.get_doc(
-				{"doctype": "Customer", "customer_name": f"并发{sfx} {i:02d}", "phone_1": phone}
-			)
-			doc.insert()
-			frappe.db.commit()
-			results[i] = ("ok", doc.name)
-		except Exception as e:
-			frappe.db.rollback()
-			results[i] = (type(e).__name__, str(e)[:200])
-	finally:
-		sidedb.close()
-		frappe.destroy()
-
-
 class TestConcurrentInserts(DedupTestCase):
 	def test_twenty_parallel_inserts_leave_one(self):
 		rule = self.make_rule(
@@ -305,20 +288,17 @@ class TestConcurrentInserts(DedupTestCase):
 		phone = random_mobile("137")
 		n = 20
 		barrier = threading.Barrier(n)
+
+		def make(i: int):
+			return frappe.get_doc(
+				{"doctype": "Customer", "customer_name": f"并发{self.sfx} {i:02d}", "phone_1": phone}
+			)
+
 		results: dict[int, tuple[str, str]] = {}
 		threads = [
 			threading.Thread(
-				target=_insert_in_thread,
-				args=(
-					frappe.local.site,
-					frappe.local.sites_path,
-					i,
-					self.sfx,
-					phone,
-					[rule],
-					barrier,
-					results,
-				),
+				target=insert_in_thread,
+				args=(frappe.local.site, frappe.local.sites_path, i, make, [rule], barrier, results),
 			)
 			for i in range(n)
 		]

@@ -20,39 +20,18 @@ from collections.abc import Callable
 
 import frappe
 
-from crm_dedup.core import sidedb
 from crm_dedup.core.config import compiled
 from crm_dedup.core.errors import DedupDuplicateError
 from crm_dedup.core.guard import held_locks
 from crm_dedup.core.keys import index_keys, stored_key
 from crm_dedup.core.records import load_records
-from crm_dedup.testing import DedupTestCase, han_suffix, random_mobile
+from crm_dedup.testing import DedupTestCase, han_suffix, insert_in_thread, random_mobile
 
 N = 20
 # 20 spellings of one company: region prefixes x legal forms (the company-name rule folds all of them)
 PREFIXES = ("", "南京", "南京市", "江苏")
 FORMS = ("有限公司", "有限责任公司", "(南京)有限公司", "股份有限公司", "（南京）有限责任公司")
 LATE_FAILURE = "crm_dedup test: a later hook failed"
-
-
-def _worker(site: str, sites_path: str, i: int, make: Callable, rules: list[str], barrier, results) -> None:
-	frappe.init(site=site, sites_path=sites_path)
-	try:
-		frappe.connect()
-		frappe.set_user("Administrator")
-		frappe.flags.crm_dedup_only_rules = rules
-		barrier.wait(timeout=120)
-		try:
-			doc = make(i)
-			doc.insert()
-			frappe.db.commit()
-			results[i] = ("ok", doc.name)
-		except Exception as e:
-			frappe.db.rollback()
-			results[i] = (type(e).__name__, str(e)[:3000])
-	finally:
-		sidedb.close()
-		frappe.destroy()
 
 
 def wait_for_jobs(timeout: float = 180) -> None:
@@ -126,7 +105,8 @@ class RaceTestCase(DedupTestCase):
 		results: dict[int, tuple[str, str]] = {}
 		args = (frappe.local.site, frappe.local.sites_path)
 		threads = [
-			threading.Thread(target=_worker, args=(*args, i, make, rules, barrier, results)) for i in range(N)
+			threading.Thread(target=insert_in_thread, args=(*args, i, make, rules, barrier, results))
+			for i in range(N)
 		]
 		for t in threads:
 			t.start()
