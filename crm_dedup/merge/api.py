@@ -84,10 +84,16 @@ def undo_merge(log: str) -> dict:
 	"""Restore the merged-away records from the snapshot and point every relinked row back. Refuses, listing
 	what is missing, when a changed row no longer exists or a merged-away name has been taken again."""
 	_require_merge_role()
-	row = frappe.db.get_value(LOG_DOCTYPE, log, ["merged_doctype", "survivor"], as_dict=True)
+	row = frappe.db.get_value(LOG_DOCTYPE, log, ["merged_doctype", "survivor", "status"], as_dict=True)
 	if not row:
 		frappe.throw(
 			_("Dedup Merge Log {0} not found.").format(log), frappe.DoesNotExistError, title=_("Not found")
+		)
+	if row.status != "Merged":  # said before the permission check: the survivor may be gone since
+		frappe.throw(
+			_("Only a merge with status Merged can be undone; {0} is {1}.").format(log, _(row.status)),
+			MergeError,
+			title=_("Cannot undo merge"),
 		)
 	check_doc_permission(row.merged_doctype, row.survivor)
 	return undo(log)
