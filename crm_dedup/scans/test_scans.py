@@ -268,7 +268,7 @@ class TestScan(ScanTestCase):
 		self.assertEqual(view["title"], mask(f"{self.prefix} 乙"))
 		self.assertNotIn(self.prefix, indicators._set_title(doc, readable={}))
 
-	def test_table_loader_reads_what_the_bridge_reads(self):
+	def test_table_loader_reads_what_load_records_reads(self):
 		"""The scan's keyset loader gives the same records as core.records.load_records (child paths as lists)."""
 		paths = ["first_name", "company_name", "phone_nos.phone", "email_ids.email_id", "mobile_no"]
 		old_page = load.PAGE
