@@ -72,8 +72,8 @@ def ensure_user(email: str, first_name: str, roles: list[str], password: str | N
 	frappe.db.commit()
 
 
-def ensure_fixtures() -> None:
-	"""Custom fields Phone 1/2/3 on Customer (a field group across custom fields) and three users."""
+def ensure_phone_fields() -> None:
+	"""Custom fields Phone 1/2/3 on Customer (a field group across custom fields; benchmarks use them too)."""
 	create_custom_fields(
 		{
 			"Customer": [
@@ -88,6 +88,27 @@ def ensure_fixtures() -> None:
 			]
 		}
 	)
+
+
+def settings_rows(table: str, fields: tuple[str, ...]) -> list[dict]:
+	"""The rows of a Dedup Settings table, to give back with ``restore_settings_rows`` after a test."""
+	return [{f: r.get(f) for f in fields} for r in frappe.get_single("Dedup Settings").get(table)]
+
+
+def restore_settings_rows(table: str, rows: list[dict]) -> None:
+	"""Puts a Dedup Settings table back as Administrator, commits, without the rebuild a change would queue."""
+	frappe.set_user("Administrator")
+	frappe.db.rollback()
+	settings = frappe.get_single("Dedup Settings")
+	settings.set(table, rows)
+	settings.flags.crm_dedup_no_rebuild = True
+	settings.save()
+	frappe.db.commit()
+
+
+def ensure_fixtures() -> None:
+	"""Custom fields Phone 1/2/3 on Customer (a field group across custom fields) and three users."""
+	ensure_phone_fields()
 	for email, first, roles in (
 		(OWNER_A, "Rep A", ["Sales User"]),
 		(REP_B, "Rep B", ["Sales User"]),

@@ -11,25 +11,16 @@ import frappe
 
 from crm_dedup.core.config import clear_cache
 from crm_dedup.core.owners import owner_of, owners_of
-from crm_dedup.testing import OWNER_A, REP_B, DedupTestCase
+from crm_dedup.testing import OWNER_A, REP_B, DedupTestCase, restore_settings_rows, settings_rows
 
 
 class TestOwners(DedupTestCase):
 	def setUp(self) -> None:
 		super().setUp()
-		self.owner_rows = [
-			{"ref_doctype": r.ref_doctype, "owner_field": r.owner_field}
-			for r in frappe.get_single("Dedup Settings").owner_fields
-		]
+		self.owner_rows = settings_rows("owner_fields", ("ref_doctype", "owner_field"))
 
 	def tearDown(self) -> None:
-		frappe.set_user("Administrator")
-		frappe.db.rollback()
-		settings = frappe.get_single("Dedup Settings")
-		settings.set("owner_fields", self.owner_rows)
-		settings.flags.crm_dedup_no_rebuild = True
-		settings.save()
-		frappe.db.commit()
+		restore_settings_rows("owner_fields", self.owner_rows)
 		super().tearDown()
 
 	def set_owner_field(self, doctype: str, field: str) -> None:

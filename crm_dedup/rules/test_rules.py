@@ -14,7 +14,15 @@ from crm_dedup.core.errors import DedupDuplicateError
 from crm_dedup.crm_dedup.report.dedup_common_values.dedup_common_values import execute as execute_report
 from crm_dedup.rules import api
 from crm_dedup.rules.rebuild import rebuild
-from crm_dedup.testing import REP_B, DedupTestCase, han_suffix, random_mobile, suffix
+from crm_dedup.testing import (
+	REP_B,
+	DedupTestCase,
+	han_suffix,
+	random_mobile,
+	restore_settings_rows,
+	settings_rows,
+	suffix,
+)
 
 
 class TestRuleForm(DedupTestCase):
@@ -96,20 +104,11 @@ class TestCommonValues(DedupTestCase):
 
 	def setUp(self) -> None:
 		super().setUp()
-		self.settings_rows = [
-			{k: r.get(k) for k in ("match_type", "field_path", "value")}
-			for r in frappe.get_single("Dedup Settings").placeholders
-		]
+		self.settings_rows = settings_rows("placeholders", ("match_type", "field_path", "value"))
 
 	def tearDown(self) -> None:
 		frappe.flags.crm_dedup_no_rebuild = None
-		frappe.set_user("Administrator")
-		frappe.db.rollback()
-		settings = frappe.get_single("Dedup Settings")
-		settings.set("placeholders", self.settings_rows)
-		settings.flags.crm_dedup_no_rebuild = True
-		settings.save()
-		frappe.db.commit()
+		restore_settings_rows("placeholders", self.settings_rows)
 		super().tearDown()
 
 	def test_report_finds_a_filler_and_adding_it_makes_it_blank(self):
