@@ -18,6 +18,10 @@ A rule fires for a pair of records when all its conditions hold. A condition ove
 group: it holds when any value of the group on one record matches any value of the group on the other.
 ``blank: "ignore"`` lets a blank side pass; a rule whose conditions are all blank never fires.
 
+A rule may be scoped: ``"within": ["territory"]`` compares a record only with records that have the same
+values of those fields (trimmed, case-folded; a blank value is a scope of its own, so blank meets only blank).
+Its keys carry the scope, so checks and scans never even look across scopes.
+
 A placeholder value (无, N/A, 13800138000, test@test.com, see ``placeholders.py``) counts as blank: options
 ``placeholders`` extends or turns off the built-in lists.
 """
@@ -75,10 +79,18 @@ class Rule:
 	conditions: tuple[Condition, ...]
 	priority: int = 10
 	action: str = "block"
+	within: tuple[str, ...] = ()  # search within: only records with the same values of these fields
 
 	@property
 	def fields(self) -> set[str]:
-		return {f for c in self.conditions for f in c.fields}
+		return {f for c in self.conditions for f in c.fields} | set(self.within)
+
+	def scope_of(self, record: Record) -> str | None:
+		"""The record's scope under this rule (None: the rule is not scoped). Two records are compared only
+		when their scopes are equal; a blank scope field is a value of its own ("" equals "")."""
+		if not self.within:
+			return None
+		return "\x1f".join(scope_value(record.get(f)) for f in self.within)
 
 	@cached_property
 	def blocking_conditions(self) -> tuple[int, ...]:
@@ -93,12 +105,25 @@ class Rule:
 		return tuple(range(len(self.conditions)))
 
 	def to_dict(self) -> dict:
-		return {
+		d = {
 			"name": self.name,
 			"priority": self.priority,
 			"action": self.action,
 			"conditions": [c.to_dict() for c in self.conditions],
 		}
+		if self.within:
+			d["within"] = list(self.within)
+		return d
+
+
+def scope_value(value: Any) -> str:
+	"""A scope field's value as compared: trimmed and case-folded text; several values (a list) sorted and
+	joined; blank, None and whitespace all give ""."""
+	if value is None:
+		return ""
+	if isinstance(value, (list, tuple, set, frozenset)):
+		return "\x1e".join(sorted({scope_value(v) for v in value} - {""}))
+	return " ".join(str(value).split()).casefold()
 
 
 class Prepared:
@@ -162,10 +187,17 @@ def _parse_rule(i: int, raw: Any) -> Rule:
 	conditions = raw.get("conditions")
 	if not isinstance(conditions, list) or not conditions:
 		raise _fail(name, "has no conditions")
-	unknown = set(raw) - {"name", "priority", "action", "conditions", "enabled", "description"}
+	unknown = set(raw) - {"name", "priority", "action", "conditions", "enabled", "description", "within"}
 	if unknown:
 		raise _fail(name, f"unknown key(s) {', '.join(sorted(unknown))}")
-	return Rule(name, tuple(_parse_condition(name, j, c) for j, c in enumerate(conditions)), priority, action)
+	within = raw.get("within") or []
+	if isinstance(within, str):
+		within = [within]
+	if not isinstance(within, list) or not all(isinstance(f, str) and f.strip() for f in within):
+		raise _fail(name, f"within must be a list of field names, got {raw.get('within')!r}")
+	within = tuple(dict.fromkeys(f.strip() for f in within))
+	conds = tuple(_parse_condition(name, j, c) for j, c in enumerate(conditions))
+	return Rule(name, conds, priority, action, within)
 
 
 @dataclass
@@ -298,6 +330,7 @@ class RuleSet:
 		``memo`` (a dict kept for one record) shares the work between rules that block on the same values.
 		"""
 		keys: set[str] = set()
+		scope = rule.scope_of(p.record)
 		for i in rule.blocking_conditions:
 			cond = rule.conditions[i]
 			threshold = cond.threshold if cond.match in FUZZY_TYPES else 100.0
@@ -307,7 +340,7 @@ class RuleSet:
 				plain = [k for v in p.values[cond.signature] for k in cmp.keys(v.norm, threshold)]
 				if memo is not None:
 					memo[(cond.signature, threshold)] = plain
-			ns = f"{i}|"
+			ns = f"{i}|" if scope is None else f"{i}|{scope}|"
 			keys.update(ns + k for k in plain)
 		return keys
 
@@ -322,6 +355,8 @@ class RuleSet:
 		return out
 
 	def compare_rule(self, rule: Rule, a: Prepared, b: Prepared) -> Match | None:
+		if rule.within and rule.scope_of(a.record) != rule.scope_of(b.record):
+			return None
 		hits: list[ConditionHit] = []
 		held = 0
 		for cond in rule.conditions:

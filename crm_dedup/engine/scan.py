@@ -77,13 +77,16 @@ _WORK: tuple[RuleSet, list] | None = None  # what forked workers read (inherited
 KeyHashes = tuple[tuple[int, ...], ...]  # per rule (in rules.rules order): hash() of each key
 
 
-KeyPlan = tuple  # per rule: ((namespace or None, signature, threshold, comparator keys function), ...)
+KeyPlan = (
+	tuple  # per rule: (rule if scoped else None, ((namespace or None, signature, threshold, keys fn), ...))
+)
 
 
 def key_plan(rules: RuleSet) -> KeyPlan:
 	"""What ``_hashed_keys`` computes for each rule: its blocking conditions, each with the namespace its keys
 	need. A rule blocking on one condition needs none (buckets are per rule); with several, a key is
-	namespaced by its condition's index, as ``RuleSet.rule_keys`` does."""
+	namespaced by its condition's index, as ``RuleSet.rule_keys`` does. A scoped rule (``within``) also
+	namespaces its keys by the record's scope, so records of two scopes never share a bucket."""
 	plan = []
 	for rule in rules.rules:
 		conds = []
@@ -92,18 +95,18 @@ def key_plan(rules: RuleSet) -> KeyPlan:
 			threshold = cond.threshold if cond.match in FUZZY_TYPES else 100.0
 			ns = i if len(rule.blocking_conditions) > 1 else None
 			conds.append((ns, cond.signature, threshold, COMPARATORS[cond.match].keys))
-		plan.append(tuple(conds))
+		plan.append((rule if rule.within else None, tuple(conds)))
 	return tuple(plan)
 
 
-def _hashed_keys(plan: KeyPlan, values: Mapping[tuple, list]) -> KeyHashes:
+def _hashed_keys(plan: KeyPlan, values: LazyValues) -> KeyHashes:
 	"""Per rule, ``hash()`` of each of the record's blocking keys: two records share a hash under a rule
 	exactly when ``RuleSet.rule_keys`` gives them a common key (up to 64-bit hash collisions, see ``_keyed``).
 	A key may repeat within a rule; bucketing ignores repeats. Rules blocking on the same values at the same
 	threshold share the work."""
 	memo: dict = {}
 	out = []
-	for conds in plan:
+	for scoped, conds in plan:
 		hashes: tuple = ()
 		for ns, sig, threshold, keys in conds:
 			got = memo.get((sig, threshold))
@@ -112,6 +115,9 @@ def _hashed_keys(plan: KeyPlan, values: Mapping[tuple, list]) -> KeyHashes:
 					[hash(k) for v in values[sig] for k in keys(v.norm, threshold)]
 				)
 			hashes += got if ns is None else tuple([hash((ns, h)) for h in got])
+		if scoped is not None and hashes:
+			scope = hash(scoped.scope_of(values.record))
+			hashes = tuple([hash((scope, h)) for h in hashes])
 		out.append(hashes)
 	return tuple(out)
 
