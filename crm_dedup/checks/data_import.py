@@ -118,7 +118,11 @@ def dry_run(data_import: str) -> dict:
 		)
 	out["total"] = len(payloads)
 	comp = compiled()
-	fields = comp.query_fields(doctype, "import")
+	fields = list(
+		dict.fromkeys(
+			comp.query_fields(doctype, "import") + [p for r in rules.rules for p in comp.rule_paths(r.name)]
+		)
+	)
 	in_file = MemoryIndex()
 	row_label: dict[str, int] = {}
 	for n, payload in enumerate(payloads):
@@ -128,6 +132,7 @@ def dry_run(data_import: str) -> dict:
 		if doc is None:
 			continue
 		record = doc_to_record(doc, fields)
+		applicable = comp.ruleset(comp.applicable(doctype, "import", record))  # "Applies when"
 		existing = [
 			h
 			for h in find_duplicates(doc, doctype, event="import", exclude_self=True)
@@ -137,16 +142,18 @@ def dry_run(data_import: str) -> dict:
 		exclude = [own_id]
 		if di.import_type == UPDATE and doc.name:
 			exclude += [f"name:{doc.name}"]
-		earlier = check_record(rules, record, in_file, exclude=exclude)
+		earlier = check_record(applicable, record, in_file, exclude=exclude) if applicable else []
 		entry = _entry(doc, row_no, existing, earlier, row_label)
 		if entry:
 			out["rows"].append(entry)
 			out["counts"][entry["action"]] += 1
 		if not entry or entry["action"] != "Block":
 			# the row would be imported: later rows are checked against it as well
-			prepared = rules.prepare(record)
+			# under the rules whose "Search within" filter it meets
+			keys = rules.keys(rules.prepare(record))
+			keys = {r: k for r, k in keys.items() if comp.searchable(r, record)}
 			key = f"name:{doc.name}" if di.import_type == UPDATE and doc.name else own_id
-			in_file.put(key, rules.keys(prepared), record)
+			in_file.put(key, keys, record)
 			row_label[key] = row_no
 	return out
 

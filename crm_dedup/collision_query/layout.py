@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import frappe
 from frappe import _
 
+from crm_dedup.core import scope
 from crm_dedup.core.config import compiled, config, get_rules
 from crm_dedup.core.display import field_label
 
@@ -40,9 +41,13 @@ class QueryInput:
 	fields: dict[str, list[str]] = field(default_factory=dict)  # doctype -> fieldnames it fills
 	description: str = ""
 	rules: list[str] = field(default_factory=list)
+	fieldtype: str = "Data"  # scope inputs: the field's own type (a Link to Territory is picked, not typed)
+	options: str = ""
 
 	def to_dict(self) -> dict:
 		return {
+			"fieldtype": self.fieldtype,
+			"options": self.options,
 			"key": self.key,
 			"label": self.label,
 			"match_types": self.match_types,
@@ -113,6 +118,41 @@ def doctype_inputs(doctype: str) -> list[QueryInput]:
 				rules=g["rules"],
 			)
 		)
+	return out + scope_inputs(doctype)
+
+
+def _scope_fields(doctype: str) -> dict[str, list[str]]:
+	"""{field: rule names} of the plain fields that scope the enabled rules of ``doctype``: "Search within"
+	scope fields and the fields of "Applies when" filters. The page asks for them so that a rep's query is
+	answered by the rules that would apply to the record typed, within the same scope as a save."""
+	comp = compiled()
+	out: dict[str, list[str]] = {}
+	for rule in _rules_of(doctype):
+		cfg = comp.rules.get(rule.name) or {}
+		paths = list(rule.within) + scope.paths(doctype, cfg.get("applies") or [])
+		for f in paths:
+			if "." not in f and rule.name not in out.setdefault(f, []):
+				out[f].append(rule.name)
+	return out
+
+
+def scope_inputs(doctype: str) -> list[QueryInput]:
+	out = []
+	for f, rules in _scope_fields(doctype).items():
+		df = frappe.get_meta(doctype).get_field(f)
+		fieldtype = df.fieldtype if df and df.fieldtype in ("Link", "Select", "Date") else "Data"
+		out.append(
+			QueryInput(
+				key=f,
+				label=field_label(doctype, f),
+				match_types=["scope"],
+				fields={doctype: [f]},
+				description=_("Scope: only the rules that apply to this value answer, and only within it"),
+				rules=rules,
+				fieldtype=fieldtype,
+				options=(df.options or "") if fieldtype in ("Link", "Select") else "",
+			)
+		)
 	return out
 
 
@@ -138,6 +178,20 @@ def all_inputs(doctypes: list[str]) -> list[QueryInput]:
 				fields += [f for f in cond.fields if f not in fields]
 				if rule.name not in qi.rules:
 					qi.rules.append(rule.name)
+	for dt in doctypes:
+		for f, rules in _scope_fields(dt).items():
+			qi = inputs.get(f"scope:{f}")
+			if qi is None:
+				(one,) = [q for q in scope_inputs(dt) if q.key == f]
+				qi = inputs[f"scope:{f}"] = QueryInput(
+					key=f"scope:{f}",
+					label=one.label,
+					match_types=["scope"],
+					fieldtype=one.fieldtype,
+					options=one.options,
+				)
+			qi.fields.setdefault(dt, [f])
+			qi.rules += [r for r in rules if r not in qi.rules]
 	for qi in inputs.values():
 		qi.description = ", ".join(_(dt) for dt in qi.fields)
 	# a stable order whatever the rule priorities: the kinds of value a rep has at hand first

@@ -19,6 +19,7 @@ import frappe
 from frappe import _
 from frappe.utils import cint, flt
 
+from crm_dedup.core import scope
 from crm_dedup.core.records import get_value as _get
 from crm_dedup.engine import Placeholders, RuleError, RuleSet
 
@@ -39,6 +40,8 @@ ACTIONS = {"Block": "block", "Warn": "warn", "Log only": "log"}
 ACTION_LABELS = {v: k for k, v in ACTIONS.items()}
 ACTION_ORDER = {"block": 0, "warn": 1, "log": 2}  # hits are sorted by action first
 EVENTS = ("insert", "edit", "import")
+SAME_VALUES = "Same values of fields"  # Dedup Rule.search_within
+MATCHING_FILTER = "Records matching a filter"
 
 CONFIG_KEY = "crm_dedup:config"
 CONFIG_TTL = 300  # seconds a shared configuration lives at most
@@ -58,6 +61,7 @@ def clear_cache(doc: Any = None, method: str | None = None) -> None:
 	frappe.cache.delete_value(CONFIG_KEY)
 	frappe.local.crm_dedup_config = None
 	frappe.local.crm_dedup_config_only = None
+	frappe.local.crm_dedup_tree = None
 	if getattr(frappe.local, "db", None) is None:
 		return
 	if not getattr(frappe.local, "crm_dedup_config_dirty", False):
@@ -144,12 +148,15 @@ def rule_doc_to_dict(rule: Any) -> dict:
 		if match in ("company_name", "person_name", "fuzzy"):
 			cond["threshold"] = flt(c.get("threshold")) if c.get("threshold") not in (None, "") else 90.0
 		conditions.append(cond)
-	return {
+	out = {
 		"name": rule.get("name") or rule.get("rule_name"),
 		"priority": cint(rule.get("priority")),
 		"action": ACTIONS.get(rule.get("action") or "Block", "block"),
 		"conditions": conditions,
 	}
+	if rule.get("search_within") == SAME_VALUES and (within := split_fields(rule.get("scope_fields"))):
+		out["within"] = within
+	return out
 
 
 def placeholder_options(settings: Any) -> dict:
@@ -199,6 +206,11 @@ def _build_config() -> dict:
 			"apply_on_insert",
 			"apply_on_edit",
 			"apply_on_import",
+			"is_core",
+			"applies_when",
+			"search_within",
+			"scope_fields",
+			"search_filter",
 		],
 		order_by="priority asc, name asc",
 	)
@@ -284,9 +296,18 @@ def _rule_config(cfg: dict, r: Any, conditions: list, crosses: list) -> dict | N
 			continue
 		if fmap:
 			cross[c.other_doctype] = fmap
+	try:
+		applies = scope.parse(r.applies_when)
+		search = scope.parse(r.search_filter) if r.search_within == MATCHING_FILTER else []
+	except ValueError as e:
+		frappe.log_error(title=f"crm_dedup: rule {r.name} skipped", message=str(e))
+		return None
 	return {
 		"name": r.name,
 		"target": r.target_doctype,
+		"core": bool(cint(r.is_core)),
+		"applies": applies,
+		"search": search,
 		"apply": {
 			"insert": bool(cint(r.apply_on_insert)),
 			"edit": bool(cint(r.apply_on_edit)),
@@ -368,11 +389,34 @@ class Compiled:
 			if r["target"] == doctype and (event is None or r["apply"].get(event))
 		)
 
-	def cross_views(self, doctype: str, event: str | None = None) -> list[tuple[str, tuple[str, ...], dict]]:
-		"""[(other doctype, rule names, field map)] for a query on ``doctype``; rules sharing one field map
-		for one other doctype are grouped."""
+	def applicable(self, doctype: str, event: str | None, record: dict) -> tuple[str, ...]:
+		"""The rules for ``event`` whose "Applies when" filters the record (``query_fields`` shape) meets."""
+		return tuple(
+			n
+			for n in self.target_rules(doctype, event)
+			if not self.rules[n]["applies"] or scope.matches(doctype, self.rules[n]["applies"], record)
+		)
+
+	def searchable(self, name: str, record: dict) -> bool:
+		"""Whether a stored record of the rule's target is one the rule searches ("Search within" filter)."""
+		rule = self.rules[name]
+		return not rule["search"] or scope.matches(rule["target"], rule["search"], record)
+
+	def rule_paths(self, name: str) -> list[str]:
+		"""Field paths of its target that one rule reads: conditions, scope fields, search filter."""
+		rule = self.rules[name]
+		out = dict.fromkeys(f for c in rule["engine"]["conditions"] for f in c["fields"])
+		out.update(dict.fromkeys(rule["engine"].get("within") or ()))
+		out.update(dict.fromkeys(scope.paths(rule["target"], rule["search"])))
+		return list(out)
+
+	def cross_views(
+		self, doctype: str, event: str | None = None, names: Iterable[str] | None = None
+	) -> list[tuple[str, tuple[str, ...], dict]]:
+		"""[(other doctype, rule names, field map)] for a query on ``doctype`` (by ``names``, default: all
+		rules for ``event``); rules sharing one field map for one other doctype are grouped."""
 		groups: dict[tuple[str, str], tuple[list[str], dict]] = {}
-		for name in self.target_rules(doctype, event):
+		for name in self.target_rules(doctype, event) if names is None else names:
 			for other, fmap in self.rules[name]["cross"].items():
 				key = (other, json.dumps(fmap, sort_keys=True))
 				groups.setdefault(key, ([], fmap))[0].append(name)
@@ -382,8 +426,11 @@ class Compiled:
 		"""Field paths a query record of ``doctype`` needs (fields of the rules targeting it)."""
 		out: dict[str, None] = {}
 		for name in self.target_rules(doctype, event):
-			for c in self.rules[name]["engine"]["conditions"]:
+			rule = self.rules[name]
+			for c in rule["engine"]["conditions"]:
 				out.update(dict.fromkeys(c["fields"]))
+			out.update(dict.fromkeys(rule["engine"].get("within") or ()))
+			out.update(dict.fromkeys(scope.paths(doctype, rule["applies"])))
 		return list(out)
 
 	def index_plan(self, doctype: str) -> list[tuple[tuple[str, ...], dict | None]]:
@@ -403,9 +450,11 @@ class Compiled:
 	def index_fields(self, doctype: str) -> list[str]:
 		"""Field paths of ``doctype`` that some rule reads (own rules and cross-check maps)."""
 		out: dict[str, None] = {}
-		for _names, fmap in self.index_plan(doctype):
+		for names, fmap in self.index_plan(doctype):
 			if fmap is None:
 				out.update(dict.fromkeys(self.query_fields(doctype)))
+				for name in names:
+					out.update(dict.fromkeys(self.rule_paths(name)))
 			else:
 				for paths in fmap.values():
 					out.update(dict.fromkeys(paths))

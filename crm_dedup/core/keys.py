@@ -50,10 +50,15 @@ def lock_name(rule: str, key: str) -> str:
 
 
 def index_keys(doctype: str, record: Mapping[str, Any]) -> dict[str, set[str]]:
-	"""{rule name: keys} under which a record of ``doctype`` is stored in the key index."""
+	"""{rule name: keys} under which a record of ``doctype`` is stored in the key index. A record outside a
+	rule's "Search within" filter gets no keys of that rule: the rule never finds it."""
 	comp = compiled()
 	out: dict[str, set[str]] = {}
 	for names, fmap in comp.index_plan(doctype):
+		if fmap is None:
+			names = tuple(n for n in names if comp.searchable(n, record))
+			if not names:
+				continue
 		rs = comp.ruleset(names)
 		rec = record if fmap is None else map_record(record, fmap)
 		out.update(rs.keys(rs.prepare(rec)))

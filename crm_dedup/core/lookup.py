@@ -7,6 +7,7 @@ duplicate") dropped.
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
@@ -68,12 +69,14 @@ def find_duplicates(
 	"""
 	doctype = doctype or _get(doc_or_dict, "doctype")
 	comp = compiled()
-	own = comp.target_rules(doctype, event)
+	if not comp.target_rules(doctype, event):
+		return []
+	record = doc_to_record(doc_or_dict, comp.query_fields(doctype, event))
+	own = comp.applicable(doctype, event, record)  # "Applies when"
 	if not own:
 		return []
 	views: list[tuple[str, tuple[str, ...], dict | None]] = [(doctype, own, None)]
-	views += comp.cross_views(doctype, event)
-	record = doc_to_record(doc_or_dict, comp.query_fields(doctype, event))
+	views += comp.cross_views(doctype, event, own)
 	self_name = _get(doc_or_dict, "name") if exclude_self else None
 
 	if lock:
@@ -88,21 +91,26 @@ def find_duplicates(
 	found: list[tuple[str, Match]] = []
 	for src, names, fmap in views:
 		if fmap is None:
-			paths = comp.query_fields(doctype)
+			paths = list(
+				dict.fromkeys(comp.query_fields(doctype) + [p for n in names for p in comp.rule_paths(n)])
+			)
 		else:
 			paths = list(dict.fromkeys(p for ps in fmap.values() for p in ps))
 		index = MariaDBIndex(src, paths, fmap)
 		rs_all = comp.ruleset(names)
 		index.prefetch(rs_all.keys(rs_all.prepare(record)))
 		exclude = [self_name] if (self_name and src == doctype) else []
-		# one search per action: a Log-only rule with a lower priority number must not hide a Block rule
-		# that fires for the same pair (the engine reports one rule per pair)
-		by_action: dict[str, list[str]] = defaultdict(list)
+		# one search per action (a Log-only rule with a lower priority number must not hide a Block rule that
+		# fires for the same pair: the engine reports one rule per pair) and per "Search within" filter
+		groups: dict[tuple[str, str], list[str]] = defaultdict(list)
 		for n in names:
-			by_action[comp.action(n)].append(n)
-		for action_names in by_action.values():
-			rs = comp.ruleset(action_names)
+			search = comp.rules[n]["search"] if fmap is None else []
+			groups[(comp.action(n), json.dumps(search, sort_keys=True, default=str))].append(n)
+		for group in groups.values():
+			rs = comp.ruleset(group)
 			for m in check_record(rs, record, index, exclude=exclude):
+				if fmap is None and not comp.searchable(m.rule, index.records([m.id]).get(str(m.id), {})):
+					continue
 				found.append((src, m))
 
 	found = _drop_related(doc_or_dict, doctype, found)

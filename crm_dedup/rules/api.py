@@ -5,6 +5,8 @@ rebuild, and adding values of the Dedup Common Values report to the placeholders
 
 from __future__ import annotations
 
+import json
+
 import frappe
 from frappe import _
 
@@ -59,26 +61,37 @@ def target_doctype_query(
 	return (first + [tuple(r) for r in rows])[int(start) : int(start) + int(page_len)]
 
 
+def _scope_arg(scope: dict | str | None) -> dict | None:
+	if isinstance(scope, str):
+		scope = json.loads(scope) if scope.strip() else None
+	if scope is not None and not isinstance(scope, dict):
+		frappe.throw(_("The scope must be an object of Dedup Rule scope fields"), title=_("Invalid scope"))
+	return scope
+
+
 @frappe.whitelist()
-def get_presets(target_doctype: str) -> list[dict]:
-	"""The presets with the rules each would create for ``target_doctype`` (fields found in its meta)."""
+def get_presets(target_doctype: str, scope: dict | str | None = None) -> list[dict]:
+	"""The presets with the rules each would create for ``target_doctype`` (fields found in its meta),
+	limited to ``scope`` when given ({applies_when, search_within, scope_fields, search_filter, label})."""
 	_rule_editor()
 	if not frappe.db.exists("DocType", target_doctype):
 		frappe.throw(_("DocType {0} does not exist").format(target_doctype))
+	scope = _scope_arg(scope)
 	return [
-		{"preset": key, "label": _(spec["label"]), "rules": build_preset(key, target_doctype)}
+		{"preset": key, "label": _(spec["label"]), "rules": build_preset(key, target_doctype, scope)}
 		for key, spec in PRESETS.items()
 	]
 
 
 @frappe.whitelist(methods=["POST"])
-def create_preset(preset: str, target_doctype: str) -> list[str]:
-	"""Creates the preset's rules for ``target_doctype`` (skipping existing ones and those missing a field)."""
+def create_preset(preset: str, target_doctype: str, scope: dict | str | None = None) -> list[str]:
+	"""Creates the preset's rules for ``target_doctype`` (skipping existing ones and those missing a field),
+	each limited to ``scope`` when given (see ``get_presets``)."""
 	_rule_editor()
 	if not frappe.has_permission("Dedup Rule", "create"):
 		frappe.throw(_("Not permitted"), frappe.PermissionError)
 	created = []
-	for rule in build_preset(preset, target_doctype):
+	for rule in build_preset(preset, target_doctype, _scope_arg(scope)):
 		if rule["exists"] or rule["missing"] or not rule["conditions"]:
 			continue
 		doc = frappe.get_doc(

@@ -5,10 +5,13 @@ really has."""
 
 from __future__ import annotations
 
+import json
+
 import frappe
 from frappe import _
 
-from crm_dedup.core.config import MATCH_TYPES
+from crm_dedup.core import scope
+from crm_dedup.core.config import MATCH_TYPES, split_fields
 from crm_dedup.rules.fields import check_condition_field
 
 # ---- presets -----------------------------------------------------------------------------------------
@@ -108,10 +111,35 @@ def _fields_for(doctype: str, role: str) -> list[str]:
 	return []
 
 
-def build_preset(preset: str, target_doctype: str) -> list[dict]:
+SCOPE_KEYS = ("applies_when", "search_within", "scope_fields", "search_filter")
+
+
+def preset_scope(scope_in: dict | None) -> tuple[dict, str]:
+	"""(the Dedup Rule scope fields, a short label for rule names) of a preset applied to one scope."""
+	if not scope_in:
+		return {}, ""
+	values = {k: scope_in.get(k) for k in SCOPE_KEYS if scope_in.get(k)}
+	for k in ("applies_when", "search_filter"):
+		if isinstance(values.get(k), list | dict):
+			values[k] = json.dumps(values[k], ensure_ascii=False)
+	label = (scope_in.get("label") or "").strip()
+	if not label and values:
+		label = scope.summary(
+			scope.parse(values.get("applies_when")),
+			values.get("search_within"),
+			split_fields(values.get("scope_fields")),
+			scope.parse(values.get("search_filter")),
+		)
+	return values, label[:60]
+
+
+def build_preset(preset: str, target_doctype: str, scope_in: dict | None = None) -> list[dict]:
+	"""The rules a preset would create for ``target_doctype``, each limited to ``scope_in`` when given
+	(Dedup Rule scope fields plus an optional ``label`` used in the rule names)."""
 	spec = PRESETS.get(preset)
 	if not spec:
 		frappe.throw(_("Unknown preset {0}").format(preset))
+	scoped, label = preset_scope(scope_in)
 	rules = []
 	for title, action, priority, conds in spec["rules"]:
 		conditions, missing = [], []
@@ -128,15 +156,17 @@ def build_preset(preset: str, target_doctype: str) -> list[dict]:
 			if threshold:
 				row["threshold"] = threshold
 			conditions.append(row)
+		name = f"{target_doctype} {preset.upper()} {title}" + (f" · {label}" if label else "")
 		rules.append(
 			{
-				"rule_name": f"{target_doctype} {preset.upper()} {title}",
+				"rule_name": name,
 				"target_doctype": target_doctype,
 				"action": action,
 				"priority": priority,
 				"conditions": conditions,
+				**scoped,
 				"missing": missing,
-				"exists": bool(frappe.db.exists("Dedup Rule", f"{target_doctype} {preset.upper()} {title}")),
+				"exists": bool(frappe.db.exists("Dedup Rule", name)),
 			}
 		)
 	return rules

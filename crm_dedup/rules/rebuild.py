@@ -72,7 +72,7 @@ def _rebuild_rule(comp: Compiled, rname: str, commit: bool, progress: bool, wher
 	nkeys = 0
 	for src, fmap in sources:
 		if fmap is None:
-			paths = list(dict.fromkeys(f for c in r["engine"]["conditions"] for f in c["fields"]))
+			paths = comp.rule_paths(rname)
 		else:
 			paths = list(dict.fromkeys(p for ps in fmap.values() for p in ps))
 		last = ""
@@ -88,6 +88,8 @@ def _rebuild_rule(comp: Compiled, rname: str, commit: bool, progress: bool, wher
 			for name, rec in recs.items():
 				if fmap is not None:
 					rec = map_record(rec, fmap)
+				elif not comp.searchable(rname, rec):
+					continue
 				for k in rs.rule_keys(rule, rs.prepare(rec)):
 					rows.append((rname, stored_key(k), src, name))
 			rows.sort()

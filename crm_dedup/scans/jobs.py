@@ -27,9 +27,10 @@ from frappe.utils.background_jobs import get_redis_conn
 
 from crm_dedup.core.pairs import not_duplicate_pairs
 from crm_dedup.core.sets import save_sets
-from crm_dedup.engine import key_hash, scan_records
+from crm_dedup.engine import key_hash
 from crm_dedup.scans.load import all_names, iter_records, iter_table, step_paths, step_ruleset
 from crm_dedup.scans.queue import enqueue, job_id
+from crm_dedup.scans.scoped import scan_step
 
 PROGRESS_EVENT = "crm_dedup_scan_progress"
 BLOB_TTL = 24 * 3600
@@ -277,12 +278,10 @@ def _compare_and_save(
 	"""Runs the engine over ``records`` for the current step, writes the sets, records the step's figures."""
 	step = state["steps"][state["step"]]
 	doctype = step["doctype"]
-	rs = step_ruleset(step)
+	step_ruleset(step)  # fails when a rule went away while the scan ran
 	skip = not_duplicate_pairs(doctype)
 	t0 = time.time()
-	result = scan_records(
-		rs, records, progress=_engine_progress(progress, start), total=len(records), skip_pairs=skip
-	)
+	result = scan_step(doctype, step["rules"], records, _engine_progress(progress, start), skip)
 	compare_seconds = time.time() - t0
 	progress(0.9, _("Saving duplicate sets"), force=True)
 	t_save = time.time()

@@ -13,6 +13,7 @@ from typing import Any
 import frappe
 from frappe import _
 
+from crm_dedup.core import scope
 from crm_dedup.core.config import compiled
 from crm_dedup.core.records import load_records, split_paths
 
@@ -32,8 +33,9 @@ def step_paths(step: dict) -> list[str]:
 	comp = compiled()
 	out: dict[str, None] = {}
 	for name in step["rules"]:
-		for c in comp.rules[name]["engine"]["conditions"]:
-			out.update(dict.fromkeys(c["fields"]))
+		if name in comp.rules:
+			out.update(dict.fromkeys(comp.rule_paths(name)))
+			out.update(dict.fromkeys(scope.paths(step["doctype"], comp.rules[name]["applies"])))
 	return list(out)
 
 

@@ -11,6 +11,8 @@ frappe.ui.form.on("Dedup Rule", {
 
 	refresh(frm) {
 		frm.trigger("render_presets");
+		crm_dedup_rule.render_filters(frm);
+		crm_dedup_rule.apply_core_permission(frm);
 		if (!frm.is_new()) {
 			frm.add_custom_button(__("Rebuild Index"), () =>
 				frm.call("rebuild_index").then(() => {
@@ -27,6 +29,15 @@ frappe.ui.form.on("Dedup Rule", {
 	target_doctype(frm) {
 		frm._field_options = null;
 		frm.trigger("render_presets");
+		crm_dedup_rule.render_filters(frm);
+	},
+
+	search_within(frm) {
+		crm_dedup_rule.render_filters(frm);
+	},
+
+	pick_scope_fields(frm) {
+		crm_dedup_rule.pick_scope_fields(frm);
 	},
 
 	render_presets(frm) {
@@ -78,6 +89,125 @@ frappe.ui.form.on("Dedup Rule Condition", {
 });
 
 const crm_dedup_rule = {
+	is_manager() {
+		return (
+			frappe.session.user === "Administrator" ||
+			frappe.user.has_role("Dedup Manager") ||
+			frappe.user.has_role("System Manager")
+		);
+	},
+
+	apply_core_permission(frm) {
+		const manager = crm_dedup_rule.is_manager();
+		frm.set_df_property("is_core", "read_only", manager ? 0 : 1);
+		if (frm.doc.is_core && !manager) {
+			frm.disable_form();
+			frm.set_intro(
+				__(
+					"This is a core rule of the whole group: only a Dedup Manager may change, disable or delete it. Add a branch or team rule with a scope to extend it.",
+				),
+				"blue",
+			);
+		} else if (!manager && frm.is_new()) {
+			frm.set_intro(
+				__(
+					"A branch or team rule adds to the core rules for its own records: set Applies When or Search Within.",
+				),
+				"blue",
+			);
+		}
+	},
+
+	// Frappe's filter editor (the one of list views) bound to a JSON field of the rule
+	render_filters(frm) {
+		[
+			[
+				"applies_when_html",
+				"applies_when",
+				__(
+					"Applies when: a new or edited record is checked by this rule only when it meets these filters (none: always).",
+				),
+			],
+			[
+				"search_filter_html",
+				"search_filter",
+				__("Search within: only existing records that meet these filters are compared."),
+			],
+		].forEach(([html, field, help]) => {
+			const wrapper = frm.get_field(html).$wrapper;
+			wrapper.empty();
+			if (!frm.doc.target_doctype) return;
+			if (field === "search_filter" && frm.doc.search_within !== "Records matching a filter") return;
+			$(`<label class="control-label">${frm.get_field(html).df.label ? __(frm.get_field(html).df.label) : ""}</label>
+				<p class="text-muted small">${help}</p>`).appendTo(wrapper);
+			const area = $('<div class="crm-dedup-filters mb-3"></div>').appendTo(wrapper);
+			let filters = [];
+			try {
+				filters = JSON.parse(frm.doc[field] || "[]") || [];
+			} catch (e) {
+				filters = [];
+			}
+			frappe.model.with_doctype(frm.doc.target_doctype, () => {
+				const group = new frappe.ui.FilterGroup({
+					parent: area,
+					doctype: frm.doc.target_doctype,
+					on_change: () => {
+						const value = JSON.stringify(group.get_filters());
+						if (value !== (frm.doc[field] || "[]")) frm.set_value(field, value);
+					},
+				});
+				group.add_filters_to_filter_group(filters);
+				if (frm.doc.is_core && !crm_dedup_rule.is_manager()) {
+					area.find("button, input, select").prop("disabled", true);
+				}
+			});
+		});
+	},
+
+	pick_scope_fields(frm) {
+		if (!frm.doc.target_doctype) {
+			frappe.msgprint(__("Choose the target DocType first"));
+			return;
+		}
+		crm_dedup_rule.field_options(frm).then((all_options) => {
+			const current = (frm.doc.scope_fields || "")
+				.split(/[,;\n]+/)
+				.map((s) => s.trim())
+				.filter(Boolean);
+			const options = all_options.filter((o) => !o.value.includes("."));
+			const d = new frappe.ui.Dialog({
+				title: __("Scope fields of {0}", [__(frm.doc.target_doctype)]),
+				fields: [
+					{
+						fieldtype: "MultiCheck",
+						fieldname: "fields",
+						columns: 2,
+						options: options.map((o) => ({
+							label: `${o.label} <span class="text-muted small">${o.value}</span>`,
+							value: o.value,
+							checked: current.includes(o.value),
+						})),
+					},
+				],
+				primary_action_label: __("Use"),
+				primary_action(values) {
+					frm.set_value("scope_fields", (values.fields || []).join(", "));
+					d.hide();
+				},
+			});
+			d.show();
+		});
+	},
+
+	form_scope(frm) {
+		const scope = {};
+		["applies_when", "search_within", "scope_fields", "search_filter"].forEach((f) => {
+			if (frm.doc[f] && frm.doc[f] !== "[]") scope[f] = frm.doc[f];
+		});
+		if (scope.search_within === "All records") delete scope.search_within;
+		return Object.keys(scope).length ? scope : null;
+	},
+
 	field_options(frm) {
 		if (!frm._field_options) {
 			frm._field_options = frappe.xcall("crm_dedup.rules.api.field_options", {
@@ -167,8 +297,12 @@ const crm_dedup_rule = {
 	},
 
 	show_preset(frm, key) {
+		const scope = crm_dedup_rule.form_scope(frm);
 		frappe
-			.xcall("crm_dedup.rules.api.get_presets", { target_doctype: frm.doc.target_doctype })
+			.xcall("crm_dedup.rules.api.get_presets", {
+				target_doctype: frm.doc.target_doctype,
+				scope,
+			})
 			.then((presets) => {
 				const preset = presets.find((p) => p.preset === key);
 				if (!preset) return;
@@ -201,7 +335,14 @@ const crm_dedup_rule = {
 							options: `<p>${__(
 								"This preset creates the following rules for {0}; rules that already exist or miss a field are skipped.",
 								[__(frm.doc.target_doctype)],
-							)}</p>
+							)}</p>${
+								scope
+									? `<p class="text-muted">${__(
+											"Each rule is limited to the scope set on this form: {0}",
+											[esc(frm.doc.scope_summary || JSON.stringify(scope))],
+									  )}</p>`
+									: ""
+							}
 							<table class="table table-bordered table-sm"><thead><tr>
 							<th>${__("Rule")}</th><th>${__("Action")}</th><th>${__("Conditions")}</th><th></th>
 							</tr></thead><tbody>${rows}</tbody></table>`,
@@ -213,6 +354,7 @@ const crm_dedup_rule = {
 							.xcall("crm_dedup.rules.api.create_preset", {
 								preset: key,
 								target_doctype: frm.doc.target_doctype,
+								scope,
 							})
 							.then((created) => {
 								d.hide();

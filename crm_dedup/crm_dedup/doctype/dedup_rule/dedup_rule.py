@@ -10,10 +10,11 @@ from frappe import _
 from frappe.model.document import Document
 
 from crm_dedup.core import config as rule_config
-from crm_dedup.core.roles import require_manager
+from crm_dedup.core import scope
+from crm_dedup.core.roles import MANAGER_ROLE, is_manager, require_manager
 from crm_dedup.engine import RuleError, RuleSet
 from crm_dedup.rules import rebuild as index_rebuild
-from crm_dedup.rules.fields import check_condition_field
+from crm_dedup.rules.fields import check_condition_field, resolve_path
 
 # a rebuild of up to this many records runs inside the save; larger ones go to a background job
 INLINE_REBUILD_LIMIT = 5000
@@ -34,6 +35,7 @@ class DedupRule(Document):
 		)
 
 		action: DF.Literal["Block", "Warn", "Log only"]
+		applies_when: DF.Code | None
 		apply_on_edit: DF.Check
 		apply_on_import: DF.Check
 		apply_on_insert: DF.Check
@@ -43,14 +45,20 @@ class DedupRule(Document):
 		enabled: DF.Check
 		index_status: DF.Data | None
 		indexed_keys: DF.Int
+		is_core: DF.Check
 		last_indexed: DF.Datetime | None
 		priority: DF.Int
 		rule_name: DF.Data
+		scope_fields: DF.SmallText | None
+		scope_summary: DF.Data | None
+		search_filter: DF.Code | None
+		search_within: DF.Literal["All records", "Same values of fields", "Records matching a filter"]
 		target_doctype: DF.Link
 	# end: auto-generated types
 
 	def validate(self) -> None:
 		self.rule_name = (self.rule_name or "").strip()
+		self.check_core_permission()
 		if not frappe.db.exists("DocType", self.target_doctype):
 			frappe.throw(
 				_("Target DocType {0} does not exist").format(self.target_doctype), title=_("Invalid rule")
@@ -83,6 +91,7 @@ class DedupRule(Document):
 				if error := check_condition_field(self.target_doctype, path, match):
 					errors.append(_("Condition {0}: {1}").format(row.idx, error))
 		rule_fields = {f for row in self.conditions for f in rule_config.split_fields(row.fields)}
+		rule_fields.update(rule_config.rule_doc_to_dict(self).get("within") or ())  # scope fields map too
 		seen = set()
 		for row in self.cross_checks:
 			if row.other_doctype == self.target_doctype:
@@ -114,6 +123,7 @@ class DedupRule(Document):
 				for path in paths:
 					if error := check_condition_field(row.other_doctype, path, match):
 						errors.append(_("Cross check {0}: {1}").format(row.idx, error))
+		errors += self.scope_errors()
 		if errors:
 			frappe.throw(
 				"<br>".join(errors),
@@ -124,6 +134,82 @@ class DedupRule(Document):
 			RuleSet.from_dict({"rules": [rule_config.rule_doc_to_dict(self)]})
 		except RuleError as e:
 			frappe.throw(str(e), title=_("Invalid rule"))
+
+	# ---- scope -----------------------------------------------------------------------------------------
+	def check_core_permission(self) -> None:
+		"""A core rule, or a rule being made one, is changed only by a Dedup Manager; a branch rule (made by
+		anybody else allowed to write rules, e.g. a Sales Manager) must be scoped: it adds to the core rules for
+		its own records and cannot be a group-wide rule."""
+		if is_manager():
+			return
+		before = self.get_doc_before_save()
+		if self.is_core or (before is not None and before.is_core):
+			frappe.throw(
+				_(
+					"{0} is a core rule of the whole group: only a {1} may change, disable or delete it."
+				).format(self.rule_name or self.name, _(MANAGER_ROLE)),
+				frappe.PermissionError,
+				title=_("Core rule"),
+			)
+		if not (self.applies_when_filters() or (self.search_within or "All records") != "All records"):
+			frappe.throw(
+				_(
+					"A branch or team rule needs a scope: set Applies When or Search Within. Rules for the whole"
+					" group are core rules, kept by a {0}."
+				).format(_(MANAGER_ROLE)),
+				frappe.PermissionError,
+				title=_("Scope needed"),
+			)
+
+	def applies_when_filters(self) -> list:
+		try:
+			return scope.parse(self.applies_when)
+		except ValueError:
+			return []
+
+	def scope_errors(self) -> list[str]:
+		errors = []
+		within = self.search_within or "All records"
+		filters = {}
+		for label, field in ((_("Applies When"), "applies_when"), (_("Search Within"), "search_filter")):
+			try:
+				filters[field] = scope.parse(self.get(field))
+			except ValueError as e:
+				errors.append(_("{0}: {1}").format(label, e))
+				continue
+			if field == "search_filter" and within != rule_config.MATCHING_FILTER:
+				continue
+			errors += [
+				_("{0}: {1}").format(label, e)
+				for e in scope.filter_errors(self.target_doctype, filters[field])
+			]
+		fields = rule_config.split_fields(self.scope_fields)
+		if within == rule_config.SAME_VALUES:
+			if not fields:
+				errors.append(_("Search Within: name at least one scope field (e.g. company, territory)"))
+			for f in fields:
+				df, error = resolve_path(self.target_doctype, f)
+				if error:
+					errors.append(_("Scope field {0}: {1}").format(f, error))
+			self.scope_fields = ", ".join(fields)
+		if within == rule_config.MATCHING_FILTER and not filters.get("search_filter"):
+			errors.append(_("Search Within: add at least one filter, or search all records"))
+		self.scope_summary = scope.summary(
+			filters.get("applies_when") or [], within, fields, filters.get("search_filter") or []
+		)[:240]
+		return errors
+
+	def on_trash(self) -> None:
+		if self.is_core and not is_manager():
+			frappe.throw(
+				_("{0} is a core rule of the whole group: only a {1} may delete it.").format(
+					self.rule_name or self.name, _(MANAGER_ROLE)
+				),
+				frappe.PermissionError,
+				title=_("Core rule"),
+			)
+		frappe.db.delete("Dedup Key", {"rule": self.name})
+		rule_config.clear_cache()
 
 	def _match_of(self, field: str) -> str:
 		for row in self.conditions:
@@ -139,6 +225,8 @@ class DedupRule(Document):
 				"target": self.target_doctype,
 				"rule": rule_config.rule_doc_to_dict(self)["conditions"],
 				"cross": [(c.other_doctype, c.field_map, c.enabled) for c in self.cross_checks],
+				"within": rule_config.rule_doc_to_dict(self).get("within"),
+				"search": self.search_filter if self.search_within == rule_config.MATCHING_FILTER else None,
 			},
 			sort_keys=True,
 			default=str,
@@ -163,10 +251,6 @@ class DedupRule(Document):
 		else:
 			frappe.db.set_value("Dedup Rule", self.name, "index_status", _("Queued"), update_modified=False)
 			index_rebuild.enqueue_rebuild(self.name)
-
-	def on_trash(self) -> None:
-		frappe.db.delete("Dedup Key", {"rule": self.name})
-		rule_config.clear_cache()
 
 	@frappe.whitelist()
 	def rebuild_index(self) -> None:

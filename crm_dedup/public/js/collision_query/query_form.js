@@ -71,11 +71,15 @@ crm_dedup.CollisionQueryForm = class CollisionQueryForm {
 		inputs.forEach((input, i) => {
 			if (i && i % 3 === 0) fields.push({ fieldtype: "Section Break" });
 			else if (i) fields.push({ fieldtype: "Column Break" });
+			const is_scope = (input.match_types || []).includes("scope");
 			fields.push({
-				fieldtype: "Data",
+				fieldtype: input.fieldtype || "Data",
+				options: input.options || "",
 				fieldname: input.key,
 				label: input.label,
-				description: input.description
+				description: is_scope
+					? __("Scope: only the rules that apply to this value answer, and only within it")
+					: input.description
 					? __("Checked against: {0}", [input.description])
 					: "",
 				default: this.values[input.key] || "",

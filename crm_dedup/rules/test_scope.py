@@ -1,0 +1,298 @@
+# Copyright (c) 2025, crm_dedup contributors
+# License: MIT. See license.txt
+"""Integration tests of rule scope (core rules, branch rules, Applies when, Search within), in a real site:
+
+CI=1 bench --site SITE run-tests --module crm_dedup.rules.test_scope
+
+Two territories hold customers of the same chain store; rules scoped by territory block within one and not
+across, on save, in the Collision Query, in cross-doctype checks and in batch scans.
+"""
+
+from __future__ import annotations
+
+import json
+
+import frappe
+
+from crm_dedup.collision_query.api import collision_query
+from crm_dedup.core.errors import DedupDuplicateError, DedupWarning
+from crm_dedup.core.lookup import find_duplicates
+from crm_dedup.scans.start import enqueue_scan
+from crm_dedup.testing import MANAGER, DedupTestCase, han_suffix
+
+NAME = [{"fields": "customer_name", "match_type": "Company Name", "threshold": 90}]
+WITHIN_TERRITORY = {"search_within": "Same values of fields", "scope_fields": "territory"}
+
+
+class TestRuleScope(DedupTestCase):
+	def setUp(self) -> None:
+		super().setUp()
+		self.sh = self.territory("Shanghai")
+		self.bj = self.territory("Beijing")
+		self.chain = f"鼎盛{han_suffix(4)}连锁超市有限公司"
+
+	def territory(self, label: str) -> str:
+		name = f"Dedup {label} {self.sfx}"
+		if not frappe.db.exists("Territory", name):
+			frappe.get_doc(
+				{"doctype": "Territory", "territory_name": name, "parent_territory": "All Territories"}
+			).insert(ignore_permissions=True)
+		self.cleanup.insert(0, ("Territory", name))  # removed after the customers
+		return name
+
+	def store(self, territory: str, **fields) -> frappe.Document:
+		return self.customer(self.chain, territory=territory, **fields)
+
+	def scan(self, rule: str) -> frappe.Document:
+		doc = frappe.get_doc({"doctype": "Dedup Scan", "scan_doctype": "Customer", "rule": rule})
+		doc.insert()
+		self.cleanup.append(("Dedup Scan", doc.name))
+		frappe.flags.crm_dedup_scan_now = True  # the scan's jobs run inline
+		try:
+			enqueue_scan(doc)
+		finally:
+			frappe.flags.crm_dedup_scan_now = False
+		doc.reload()
+		self.assertEqual(doc.status, "Completed", doc.error)
+		for s in frappe.get_all("Duplicate Set", {"scan": doc.name}, pluck="name"):
+			self.cleanup.append(("Duplicate Set", s))
+		return doc
+
+	# ---- save-time checks --------------------------------------------------------------------------------
+	def test_same_chain_store_blocked_within_a_territory_not_across(self):
+		rule = self.make_rule("store", "Customer", "Block", NAME, **WITHIN_TERRITORY)
+		first = self.store(self.sh)
+		other = self.store(self.bj)  # another branch's customer: no collision
+		self.assertTrue(other.name)
+		with self.assertRaises(DedupDuplicateError) as ctx:
+			self.store(self.sh)
+		self.assertIn(first.name, str(ctx.exception))
+		self.assertIn(rule, str(ctx.exception))
+		# without a scope the same rule blocks across territories as well (the keys are rebuilt on save)
+		doc = frappe.get_doc("Dedup Rule", rule)
+		doc.search_within = "All records"
+		doc.save()
+		hits = find_duplicates({"doctype": "Customer", "customer_name": self.chain, "territory": self.bj})
+		self.assertEqual({h.name for h in hits}, {first.name, other.name})
+
+	def test_scope_change_rebuilds_the_keys(self):
+		rule = self.make_rule("store", "Customer", "Block", NAME)
+		self.store(self.sh)
+		frappe.flags.ignore_dedup = True  # old data: the same store in both territories
+		try:
+			self.store(self.bj)
+		finally:
+			frappe.flags.ignore_dedup = False
+		frappe.get_doc("Dedup Rule", rule).schedule_rebuild()
+		keys_before = set(frappe.get_all("Dedup Key", {"rule": rule}, pluck="blocking_key"))
+		doc = frappe.get_doc("Dedup Rule", rule)
+		doc.search_within, doc.scope_fields = "Same values of fields", "territory"
+		doc.save()
+		keys_after = set(frappe.get_all("Dedup Key", {"rule": rule}, pluck="blocking_key"))
+		self.assertTrue(keys_after and not (keys_before & keys_after))
+		self.assertTrue(any(self.sh.casefold() in k for k in keys_after))
+		self.assertEqual(doc.index_status, "Indexed")
+		self.assertIn("territory", doc.scope_summary)
+
+	def test_applies_when_limits_the_records_checked(self):
+		self.make_rule(
+			"store",
+			"Customer",
+			"Block",
+			NAME,
+			applies_when=json.dumps([["Customer", "territory", "=", self.sh, False]]),
+		)
+		self.store(self.sh)
+		self.assertTrue(self.store(self.bj).name)  # the rule does not apply to Beijing's new records
+		with self.assertRaises(DedupDuplicateError):
+			self.store(self.sh)  # a new Shanghai record is checked against all records
+
+	def test_tree_operator_in_applies_when(self):
+		child = f"Dedup Pudong {self.sfx}"
+		frappe.get_doc({"doctype": "Territory", "territory_name": child, "parent_territory": self.sh}).insert(
+			ignore_permissions=True
+		)
+		self.cleanup.insert(0, ("Territory", child))
+		self.make_rule(
+			"store",
+			"Customer",
+			"Block",
+			NAME,
+			applies_when=json.dumps([["Customer", "territory", "descendants of (inclusive)", self.sh]]),
+		)
+		self.store(self.bj)
+		with self.assertRaises(DedupDuplicateError):
+			self.store(child)
+
+	def test_search_within_a_filter(self):
+		rule = self.make_rule(
+			"store",
+			"Customer",
+			"Block",
+			NAME,
+			search_within="Records matching a filter",
+			search_filter=json.dumps([["Customer", "territory", "=", self.sh]]),
+		)
+		beijing = self.store(self.bj)
+		self.assertFalse(frappe.db.exists("Dedup Key", {"rule": rule, "ref_name": beijing.name}))
+		self.store(self.bj)  # the Beijing record is not searched
+		shanghai = self.store(self.sh)  # nor are the Beijing ones for a Shanghai record
+		self.assertTrue(frappe.db.exists("Dedup Key", {"rule": rule, "ref_name": shanghai.name}))
+		with self.assertRaises(DedupDuplicateError) as ctx:
+			self.store(self.bj)
+		self.assertIn(shanghai.name, str(ctx.exception))
+
+	def test_overlapping_scopes_strictest_action_wins(self):
+		self.make_rule("warn everywhere", "Customer", "Warn", NAME)
+		self.make_rule("block in territory", "Customer", "Block", NAME, **WITHIN_TERRITORY)
+		self.store(self.sh)
+		with self.assertRaises(DedupWarning):
+			self.store(self.bj)  # only the group-wide Warn rule applies across territories
+		with self.assertRaises(DedupDuplicateError):
+			self.store(self.sh)  # both apply: Block wins
+
+	def test_cross_doctype_check_honours_the_scope(self):
+		rule = self.make_rule(
+			"lead vs customer",
+			"Lead",
+			"Block",
+			[{"fields": "company_name", "match_type": "Company Name", "threshold": 90}],
+			search_within="Same values of fields",
+			scope_fields="territory",
+			cross_checks=[
+				{
+					"other_doctype": "Customer",
+					"field_map": "company_name = customer_name\nterritory = territory",
+					"enabled": 1,
+				}
+			],
+		)
+		customer = self.store(self.sh)
+		frappe.get_doc("Dedup Rule", rule).schedule_rebuild()
+		lead = {"doctype": "Lead", "first_name": "Wang", "company_name": self.chain}
+		self.assertEqual(find_duplicates({**lead, "territory": self.bj}, "Lead"), [])
+		hits = find_duplicates({**lead, "territory": self.sh}, "Lead")
+		self.assertEqual([(h.doctype, h.name) for h in hits], [("Customer", customer.name)])
+
+	# ---- Collision Query ----------------------------------------------------------------------------------
+	def test_collision_query_answers_within_the_scope_typed(self):
+		self.make_rule("store", "Customer", "Block", NAME, **WITHIN_TERRITORY)
+		sh = self.store(self.sh)
+		bj = self.store(self.bj)
+		fields = collision_query("Customer", {"customer_name": self.chain, "territory": self.sh})
+		self.assertEqual([r["name"] for r in fields["results"]], [sh.name])
+		other = collision_query("Customer", {"customer_name": self.chain, "territory": self.bj})
+		self.assertEqual([r["name"] for r in other["results"]], [bj.name])
+
+	# ---- batch scans -----------------------------------------------------------------------------------------
+	def test_scan_of_both_scopes_gives_sets_only_within_scope(self):
+		rule = self.make_rule("store", "Customer", "Block", NAME, **WITHIN_TERRITORY)
+		frappe.flags.ignore_dedup = True  # seed duplicates directly, as old data would hold them
+		try:
+			docs = [self.store(t) for t in (self.sh, self.sh, self.bj, self.bj, self.bj)]
+		finally:
+			frappe.flags.ignore_dedup = False
+		self.scan(rule)
+		by_territory = {d.name: d.territory for d in docs}
+		sets = [s for s in self.rows_of(rule) if set(s) & set(by_territory)]
+		self.assertEqual(len(sets), 2)
+		for members in sets:
+			self.assertEqual(len({by_territory[m] for m in members}), 1)
+		self.assertEqual(sorted(len(s) for s in sets), [2, 3])
+
+	def test_scan_with_a_search_filter_pairs_only_what_a_save_would(self):
+		rule = self.make_rule(
+			"store",
+			"Customer",
+			"Block",
+			NAME,
+			applies_when=json.dumps([["Customer", "territory", "=", self.bj]]),
+			search_within="Records matching a filter",
+			search_filter=json.dumps([["Customer", "territory", "=", self.sh]]),
+		)
+		frappe.flags.ignore_dedup = True
+		try:
+			sh = [self.store(self.sh) for _ in range(2)]
+			bj = [self.store(self.bj) for _ in range(2)]
+		finally:
+			frappe.flags.ignore_dedup = False
+		self.scan(rule)
+		pairs = {
+			tuple(sorted((p.name_a, p.name_b)))
+			for s in frappe.get_all("Duplicate Set", {"status": "Open"}, pluck="name")
+			for p in frappe.get_doc("Duplicate Set", s).pairs
+			if p.rule == rule
+		}
+		want = {tuple(sorted((a.name, b.name))) for a in bj for b in sh}  # a Beijing record vs Shanghai ones
+		self.assertEqual(pairs, want)
+
+	def rows_of(self, rule: str) -> list[list[str]]:
+		out = []
+		for s in frappe.get_all("Duplicate Set", {"status": "Open"}, pluck="name"):
+			doc = frappe.get_doc("Duplicate Set", s)
+			if any(p.rule == rule for p in doc.pairs):
+				out.append(sorted(m.member_name for m in doc.members))
+		return out
+
+	# ---- core and branch rules ------------------------------------------------------------------------------
+	def test_core_rule_cannot_be_disabled_by_a_territory_manager(self):
+		core = self.make_rule("core", "Customer", "Block", NAME, is_core=1)
+		frappe.set_user(MANAGER)  # Sales Manager, not Dedup Manager
+		doc = frappe.get_doc("Dedup Rule", core)
+		doc.enabled = 0
+		with self.assertRaises(frappe.PermissionError):
+			doc.save()
+		with self.assertRaises(frappe.PermissionError):
+			frappe.delete_doc("Dedup Rule", core)
+		# a group-wide (unscoped) rule is not a branch rule
+		unscoped = frappe.get_doc(
+			{
+				"doctype": "Dedup Rule",
+				"rule_name": f"test branch wide {self.sfx}",
+				"target_doctype": "Customer",
+				"action": "Warn",
+				"conditions": NAME,
+			}
+		)
+		with self.assertRaises(frappe.PermissionError):
+			unscoped.insert()
+		branch = frappe.get_doc(
+			{
+				"doctype": "Dedup Rule",
+				"rule_name": f"test branch {self.sfx}",
+				"target_doctype": "Customer",
+				"action": "Warn",
+				"conditions": NAME,
+				"applies_when": json.dumps([["Customer", "territory", "=", self.sh]]),
+			}
+		)
+		branch.flags.crm_dedup_no_rebuild = True
+		branch.insert()
+		self.rules.append(branch.name)
+		branch.is_core = 1  # nor can a branch rule be promoted
+		with self.assertRaises(frappe.PermissionError):
+			branch.save()
+		frappe.set_user("Administrator")
+		self.assertEqual(frappe.db.get_value("Dedup Rule", core, "enabled"), 1)
+		# the core rule still blocks in the branch's territory, next to the branch rule
+		self.store(self.sh)
+		with self.assertRaises(DedupDuplicateError):
+			self.store(self.sh)
+
+	# ---- bad input -----------------------------------------------------------------------------------------
+	def test_bad_scope_is_refused_with_a_clear_message(self):
+		bad = [
+			({"applies_when": json.dumps([["Customer", "no_such_field", "=", "x"]])}, "no_such_field"),
+			({"applies_when": "[[1, 2"}, "JSON"),
+			({"search_within": "Same values of fields", "scope_fields": "nowhere"}, "nowhere"),
+			({"search_within": "Same values of fields", "scope_fields": ""}, "scope field"),
+			({"search_within": "Records matching a filter", "search_filter": "[]"}, "filter"),
+			(
+				{"applies_when": json.dumps([["Customer", "territory", "between", ["a", "b"]]])},
+				"between",
+			),
+		]
+		for extra, text in bad:
+			with self.subTest(extra=extra), self.assertRaises(frappe.ValidationError) as ctx:
+				self.make_rule(f"bad {text}", "Customer", "Block", NAME, **extra)
+			self.assertIn(text, str(ctx.exception))
