@@ -14,9 +14,11 @@ import json
 
 import frappe
 
+from crm_dedup.checks import data_import
 from crm_dedup.collision_query.api import collision_query
 from crm_dedup.core.errors import DedupDuplicateError, DedupWarning
 from crm_dedup.core.lookup import find_duplicates
+from crm_dedup.rules.api import create_preset
 from crm_dedup.scans.start import enqueue_scan
 from crm_dedup.testing import MANAGER, DedupTestCase, han_suffix
 
@@ -174,6 +176,47 @@ class TestRuleScope(DedupTestCase):
 		hits = find_duplicates({**lead, "territory": self.sh}, "Lead")
 		self.assertEqual([(h.doctype, h.name) for h in hits], [("Customer", customer.name)])
 
+	def test_data_import_honours_the_scope(self):
+		self.make_rule("store", "Customer", "Block", NAME, **WITHIN_TERRITORY)
+		self.store(self.sh)
+		base = self.chain.removesuffix("有限公司")  # three names of one store (legal forms differ)
+		rows = [(base, self.bj), (base + "股份有限公司", self.sh), (base + "有限责任公司", self.bj)]
+		content = "customer_name,customer_type,territory\n" + "".join(f"{n},Company,{t}\n" for n, t in rows)
+		f = frappe.get_doc(
+			{
+				"doctype": "File",
+				"file_name": f"scope-{self.sfx}.csv",
+				"content": content.encode(),
+				"is_private": 1,
+			}
+		).insert(ignore_permissions=True)
+		di = frappe.get_doc(
+			{
+				"doctype": "Data Import",
+				"reference_doctype": "Customer",
+				"import_type": "Insert New Records",
+				"import_file": f.file_url,
+				"mute_emails": 1,
+			}
+		).insert()
+		self.cleanup[:0] = [("File", f.name), ("Data Import", di.name)]
+		frappe.db.commit()
+		dry = data_import.dry_run(di.name)
+		self.assertEqual(dry["counts"]["Block"], 2)  # row 2 (Shanghai's customer) and row 3 (row 1, Beijing)
+		self.assertEqual(sorted(r["row"] for r in dry["rows"]), [3, 4])
+		di.start_import()
+		logs = frappe.get_all(
+			"Data Import Log",
+			{"data_import": di.name},
+			["success", "docname", "row_indexes", "messages"],
+			order_by="log_index asc",
+		)
+		for log in logs:
+			if log.docname:
+				self.cleanup.append(("Customer", log.docname))
+		self.assertEqual([bool(log.success) for log in logs], [True, False, False], logs)
+		self.assertEqual(frappe.db.get_value("Customer", logs[0].docname, "territory"), self.bj)
+
 	# ---- Collision Query ----------------------------------------------------------------------------------
 	def test_collision_query_answers_within_the_scope_typed(self):
 		self.make_rule("store", "Customer", "Block", NAME, **WITHIN_TERRITORY)
@@ -278,6 +321,18 @@ class TestRuleScope(DedupTestCase):
 		self.store(self.sh)
 		with self.assertRaises(DedupDuplicateError):
 			self.store(self.sh)
+
+	def test_preset_applied_to_one_scope(self):
+		scope = {**WITHIN_TERRITORY, "label": f"territory {self.sfx}"}
+		created = create_preset("b2b", "Customer", json.dumps(scope))
+		self.rules.extend(created)
+		self.assertTrue(created)
+		for name in created:
+			doc = frappe.get_doc("Dedup Rule", name)
+			self.assertIn(f"territory {self.sfx}", name)
+			self.assertEqual((doc.search_within, doc.scope_fields), ("Same values of fields", "territory"))
+		again = create_preset("b2b", "Customer", json.dumps(scope))  # the scoped rules exist now
+		self.assertEqual(again, [])
 
 	# ---- bad input -----------------------------------------------------------------------------------------
 	def test_bad_scope_is_refused_with_a_clear_message(self):
