@@ -13,7 +13,7 @@ frappe.ui.form.on("Dedup Rule", {
 		frm.trigger("render_presets");
 		crm_dedup_rule.render_filters(frm);
 		crm_dedup_rule.apply_core_permission(frm);
-		if (!frm.is_new()) {
+		if (!frm.is_new() && crm_dedup_rule.is_manager()) {
 			frm.add_custom_button(__("Rebuild Index"), () =>
 				frm.call("rebuild_index").then(() => {
 					frappe.show_alert({
