@@ -2,7 +2,7 @@
 
 	python3 benchmarks/generate.py --rows 100600 --dup-rate 0.1 --seed 11 -o /tmp/cust_100k.csv
 	cd /opt/bench/frappe-bench/sites && ../env/bin/python ../apps/crm_dedup/benchmarks/bench_save.py \\
-		--site dedup.localhost --csv /tmp/cust_100k.csv [--base 100000] [--samples 300] [--keep]
+		--site dedup.localhost --csv /tmp/cust_100k.csv [--base 100000] [--samples 300] [--keep] [--scoped]
 
 (or ``bench --site SITE execute benchmarks.bench_save.run --kwargs "{'csv_path': '/tmp/cust_100k.csv'}"``)
 
@@ -14,6 +14,12 @@
    insert() for both and their difference, plus the time spent inside the checks themselves
    (find_duplicates, including the key locks, and index_doc),
 4. removes everything it created (unless --keep).
+
+``--scoped`` adds the same three rules scoped ("Search within: same values of fields", territory) and cycles
+blocks of inserts through three states — unscoped rules, scoped rules, no rules — in one run, so the cost of
+scope is measured under the same load. Every customer's territory is then its city's (``DDB <city>``, created once and
+kept for the next run — deleting hundreds of territories queues one link clean-up job each; blank city, blank
+territory).
 
 Only these three rules take part (``frappe.flags.crm_dedup_only_rules``), whatever else the site holds.
 mobile_no of the inserted rows goes to a free phone_N field: ERPNext creates (and commits) a Contact for a new
@@ -73,22 +79,43 @@ def read_rows(path: str) -> list[dict]:
 		return list(csv.DictReader(f))
 
 
-def load_base(rows: list[dict]) -> float:
-	"""Bulk-inserts the base customers (skipped when already there). Returns seconds."""
+TERRITORY_PREFIX = "DDB "
+
+
+def territory_of(row: dict) -> str | None:
+	return f"{TERRITORY_PREFIX}{row['city']}" if row.get("city") else None
+
+
+def ensure_territories(rows: list[dict]) -> None:
+	for name in sorted({t for r in rows if (t := territory_of(r))}):
+		if not frappe.db.exists("Territory", name):
+			frappe.get_doc(
+				{"doctype": "Territory", "territory_name": name, "parent_territory": "All Territories"}
+			).insert(ignore_permissions=True)
+	frappe.db.commit()
+
+
+def load_base(rows: list[dict], scoped: bool = False) -> float:
+	"""Bulk-inserts the base customers (skipped when already there, with territories when ``scoped``).
+	Returns seconds."""
 	have = frappe.db.count("Customer", {"name": ["like", f"{PREFIX}%"]})
-	if have >= len(rows):
+	with_territory = frappe.db.count(
+		"Customer", {"name": ["like", f"{PREFIX}%"], "territory": ["like", f"{TERRITORY_PREFIX}%"]}
+	)
+	if have >= len(rows) and bool(with_territory) == scoped:
 		print(f"base: {have} {PREFIX}* customers already loaded")
 		return 0.0
 	frappe.db.sql("delete from `tabCustomer` where name like %s", f"{PREFIX}%")
 	t0 = time.perf_counter()
 	now = frappe.utils.now_datetime()
-	cols = ["name", "creation", "modified", "owner", "modified_by", "customer_type", *COLUMNS]
+	cols = ["name", "creation", "modified", "owner", "modified_by", "customer_type", "territory", *COLUMNS]
 	for start in range(0, len(rows), 2000):
 		chunk = rows[start : start + 2000]
 		values = []
 		for r in chunk:
 			values.append(
 				(f"{PREFIX}{r['id']}", now, now, "Administrator", "Administrator", "Company")
+				+ (territory_of(r) if scoped else None,)
 				+ tuple((r.get(c) or None) for c in COLUMNS)
 			)
 		marks = ", ".join(["(" + ", ".join(["%s"] * len(cols)) + ")"] * len(values))
@@ -102,9 +129,11 @@ def load_base(rows: list[dict]) -> float:
 	return secs
 
 
-def make_rules() -> list[str]:
+def make_rules(scoped: bool = False) -> list[str]:
 	names = []
+	scope = {"search_within": "Same values of fields", "scope_fields": "territory"} if scoped else {}
 	for name, action, priority, conditions in RULES:
+		name = f"{name} scoped" if scoped else name
 		if frappe.db.exists("Dedup Rule", name):
 			frappe.delete_doc("Dedup Rule", name, force=1)
 		frappe.db.delete("Dedup Key", {"rule": name})
@@ -116,6 +145,7 @@ def make_rules() -> list[str]:
 				"action": action,
 				"priority": priority,
 				"conditions": conditions,
+				**scope,
 			}
 		)
 		doc.flags.crm_dedup_no_rebuild = True
@@ -140,6 +170,7 @@ def run(
 	samples: int = 300,
 	block: int = 25,
 	keep: bool = False,
+	scoped: bool = False,
 ) -> dict:
 	frappe.set_user("Administrator")
 	t = time.perf_counter()
@@ -149,28 +180,37 @@ def run(
 		raise SystemExit(
 			f"{csv_path} has {len(rows)} rows; need --base + --samples + 5 = {base + samples + 5}"
 		)
-	load_base(rows[:base])
+	if scoped:
+		ensure_territories(rows[: base + samples + 5])
+	load_base(rows[:base], scoped)
 	print(f"setup: {time.perf_counter() - t:.1f}s")
 	started = frappe.utils.now_datetime()
-	rule_names = [r[0] for r in RULES]
+	rule_names = [r[0] for r in RULES] + ([f"{r[0]} scoped" for r in RULES] if scoped else [])
 	created: list[str] = []
 	try:
-		return _run(rows, base, samples, block, created)
+		return _run(rows, base, samples, block, created, scoped)
 	finally:
 		if not keep:
 			names = {r["customer_name"] for r in rows[base : base + samples + 5]}
 			cleanup(rule_names, created, names, started)
 
 
-def _run(rows: list[dict], base: int, samples: int, block: int, created: list[str]) -> dict:
-	rule_names = make_rules()
+def _run(
+	rows: list[dict], base: int, samples: int, block: int, created: list[str], scoped: bool = False
+) -> dict:
+	plain = make_rules()
+	scoped_names = make_rules(True) if scoped else []
+	rule_names = plain + scoped_names
 	frappe.flags.crm_dedup_only_rules = list(rule_names)
 	clear_cache()
 
 	t0 = time.perf_counter()
 	keys_total = 0
+	per_rule = {}
 	for name in rule_names:
-		keys_total += rebuild(name, commit=True, progress=False)[name]
+		per_rule[name] = rebuild(name, commit=True, progress=False)[name]
+		keys_total += per_rule[name]
+	print("keys per rule:", per_rule)
 	rebuild_secs = time.perf_counter() - t0
 	print(f"index: {keys_total} keys for {frappe.db.count('Customer')} customers in {rebuild_secs:.1f}s")
 
@@ -188,27 +228,31 @@ def _run(rows: list[dict], base: int, samples: int, block: int, created: list[st
 
 	events.find_duplicates, guard.index_doc = find_timed, index_timed
 	with_rules: list[float] = []
+	with_scoped: list[float] = []
 	without: list[float] = []
 	with_commit: list[float] = []
 	without_commit: list[float] = []
 	rejected: dict[str, list[float]] = {"block": [], "warn": []}
 	checks: list[float] = []
+	checks_scoped: list[float] = []
 	invalid = 0
 	try:
 		# warm-up (first-call imports, meta caches), not measured
 		for r in rows[base + samples : base + samples + 5]:
 			try:
-				_insert(r, created)
+				_insert(r, created, scoped)
 				frappe.db.commit()
 			except Exception:
 				frappe.db.rollback()
+		states = [plain, scoped_names, []] if scoped else [plain, []]
 		for i, r in enumerate(rows[base : base + samples]):
-			on = (i // block) % 2 == 0
-			frappe.flags.crm_dedup_only_rules = list(rule_names) if on else []
+			active = states[(i // block) % len(states)]
+			on = bool(active)
+			frappe.flags.crm_dedup_only_rules = list(active)
 			marks = (len(inner["find_duplicates"]), len(inner["index_doc"]))
 			t_start = time.perf_counter()
 			try:
-				_insert(r, created)
+				_insert(r, created, scoped)
 			except DedupDuplicateError:
 				frappe.db.rollback()
 				rejected["block"].append((time.perf_counter() - t_start) * 1000)
@@ -224,15 +268,18 @@ def _run(rows: list[dict], base: int, samples: int, block: int, created: list[st
 			t_insert = time.perf_counter()
 			frappe.db.commit()
 			t_end = time.perf_counter()
-			(with_rules if on else without).append((t_insert - t_start) * 1000)
+			target = with_scoped if (on and active is scoped_names) else (with_rules if on else without)
+			target.append((t_insert - t_start) * 1000)
 			(with_commit if on else without_commit).append((t_end - t_start) * 1000)
 			if on:  # time inside the checks during this successful insert
-				checks.append(sum(inner["find_duplicates"][marks[0] :]) + sum(inner["index_doc"][marks[1] :]))
+				spent = sum(inner["find_duplicates"][marks[0] :]) + sum(inner["index_doc"][marks[1] :])
+				(checks_scoped if active is scoped_names else checks).append(spent)
 	finally:
 		events.find_duplicates, guard.index_doc = orig_find, orig_index
 		frappe.flags.crm_dedup_only_rules = None
 
 	result = {
+		"scoped": scoped,
 		"customers": base,
 		"keys": keys_total,
 		"rebuild_s": round(rebuild_secs, 1),
@@ -245,6 +292,7 @@ def _run(rows: list[dict], base: int, samples: int, block: int, created: list[st
 	for label, values in (
 		("insert_without_rules", without),
 		("insert_with_rules", with_rules),
+		("insert_with_scoped_rules", with_scoped),
 		("insert_commit_without_rules", without_commit),
 		("insert_commit_with_rules", with_commit),
 		("find_duplicates", inner["find_duplicates"]),
@@ -259,8 +307,20 @@ def _run(rows: list[dict], base: int, samples: int, block: int, created: list[st
 	result["added_p95_ms"] = round(
 		result["insert_with_rules_p95_ms"] - result["insert_without_rules_p95_ms"], 2
 	)
+	if scoped:
+		result["scoped_vs_unscoped_added_p50"] = round(
+			(result["insert_with_scoped_rules_p50_ms"] - result["insert_without_rules_p50_ms"])
+			/ max(result["added_p50_ms"], 1e-9),
+			3,
+		)
+		result["scoped_vs_unscoped_insert_p95"] = round(
+			result["insert_with_scoped_rules_p95_ms"] / result["insert_with_rules_p95_ms"], 3
+		)
 	result["checks_p50_ms"] = round(pct(checks, 50), 2)
 	result["checks_p95_ms"] = round(pct(checks, 95), 2)
+	if scoped:
+		result["checks_scoped_p50_ms"] = round(pct(checks_scoped, 50), 2)
+		result["checks_scoped_p95_ms"] = round(pct(checks_scoped, 95), 2)
 	result["mean_with_minus_without_ms"] = round(statistics.mean(with_rules) - statistics.mean(without), 2)
 	print()
 	for k, v in result.items():
@@ -269,8 +329,11 @@ def _run(rows: list[dict], base: int, samples: int, block: int, created: list[st
 	return result
 
 
-def _insert(row: dict, created: list[str]) -> None:
-	d = frappe.get_doc(insert_payload(row))  # mobile_no moved to a free phone_N (see the module docstring)
+def _insert(row: dict, created: list[str], scoped: bool = False) -> None:
+	payload = insert_payload(row)  # mobile_no moved to a free phone_N (see the module docstring)
+	if scoped and territory_of(row):
+		payload["territory"] = territory_of(row)
+	d = frappe.get_doc(payload)
 	d.insert()
 	created.append(d.name)
 
@@ -306,11 +369,12 @@ def main() -> int:
 	ap.add_argument("--base", type=int, default=100_000)
 	ap.add_argument("--samples", type=int, default=300)
 	ap.add_argument("--keep", action="store_true")
+	ap.add_argument("--scoped", action="store_true", help="the rules search within the same territory")
 	args = ap.parse_args()
 	frappe.init(args.site, sites_path=args.sites_path)
 	frappe.connect()
 	try:
-		run(args.csv, base=args.base, samples=args.samples, keep=args.keep)
+		run(args.csv, base=args.base, samples=args.samples, keep=args.keep, scoped=args.scoped)
 	finally:
 		frappe.destroy()
 	return 0

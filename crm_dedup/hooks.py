@@ -21,9 +21,13 @@ doc_events = {
 		"before_insert": ["crm_dedup.checks.events.before_insert"],
 		"before_validate": ["crm_dedup.checks.events.before_validate"],
 		"validate": ["crm_dedup.checks.events.validate"],
-		"on_update": ["crm_dedup.checks.events.on_update"],
+		"on_update": [
+			"crm_dedup.checks.events.on_update",
+			"crm_dedup.ownership.routing.on_update",
+			"crm_dedup.ownership.disputes.on_update_review",
+		],
 		"on_change": ["crm_dedup.checks.events.on_change"],
-		"on_trash": ["crm_dedup.checks.events.on_trash"],
+		"on_trash": ["crm_dedup.checks.events.on_trash", "crm_dedup.ownership.disputes.on_trash_record"],
 		"after_rename": ["crm_dedup.checks.events.after_rename"],
 	},
 	"Dedup Rule": {
@@ -31,7 +35,12 @@ doc_events = {
 		"on_trash": ["crm_dedup.core.config.clear_cache"],
 	},
 	# a completed merge closes the duplicate sets of its records (crm_dedup.scans.review)
-	"Dedup Merge Log": {"on_update": ["crm_dedup.scans.review.on_merge_log"]},
+	"Dedup Merge Log": {
+		"on_update": [
+			"crm_dedup.scans.review.on_merge_log",
+			"crm_dedup.ownership.disputes.on_merge_log",
+		]
+	},
 }
 
 # key locks of a save outlive the commits its hooks make, never its request or job (crm_dedup.core.guard)
@@ -53,7 +62,7 @@ ignore_links_on_delete += [
 
 # ---- batch scans (crm_dedup.scans.start) ---------------------------------------------------------------
 scheduler_events = {
-	"daily": ["crm_dedup.scans.start.run_scheduled_daily"],
+	"daily": ["crm_dedup.scans.start.run_scheduled_daily", "crm_dedup.ownership.pool.run_daily"],
 	"weekly": ["crm_dedup.scans.start.run_scheduled_weekly"],
 }
 
@@ -65,3 +74,4 @@ doctype_js = {"Data Import": "public/js/data_import.js"}
 persistent_cache_keys = ["crm_dedup:rate:*"]
 # query logs (Link to User) never stop a user from being deleted
 ignore_links_on_delete += ["Dedup Query Log"]
+ignore_links_on_delete += ["Dedup Ownership Log", "Dedup Dispute"]

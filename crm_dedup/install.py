@@ -12,6 +12,7 @@ from crm_dedup.core.config import clear_cache
 from crm_dedup.core.roles import DEFAULT_OVERRIDE_ROLES
 from crm_dedup.core.roles import MANAGER_ROLE as ROLE
 from crm_dedup.engine import KEY_VERSION
+from crm_dedup.ownership.policy import ensure_fields
 from crm_dedup.rules.rebuild import enqueue_rebuild
 
 # (doctype, owner field): "" means no field of its own (owner of a linked party, assigned user, creator)
@@ -34,6 +35,17 @@ def after_migrate() -> None:
 
 def _setup() -> None:
 	_setup_core()
+	_setup_ownership()
+
+
+def _setup_ownership() -> None:
+	"""The public-pool fields on every DocType with an ownership policy (kept after a migrate), and the alert
+	switches on (a Single stores no row for a field added later, which would read as off)."""
+	for field in ("alert_routed", "alert_release", "alert_claim", "alert_dispute"):
+		if not frappe.db.sql("select 1 from `tabSingles` where doctype='Dedup Settings' and field=%s", field):
+			frappe.db.set_single_value("Dedup Settings", field, 1)
+	if frappe.db.table_exists("Dedup Ownership Policy"):
+		ensure_fields(frappe.get_all("Dedup Ownership Policy", pluck="ref_doctype", distinct=True))
 
 
 def _setup_core() -> None:

@@ -60,6 +60,7 @@ def validate(doc: Any, method: str | None = None) -> None:
 	guard.enter(doc)
 	try:
 		hits = find_duplicates(doc, doc.doctype, event=event, lock=True)
+		doc.flags.crm_dedup_hits = hits  # read after the save by other capabilities (routing)
 		if is_import:
 			on_import_row(doc, hits)
 		else:

@@ -14,6 +14,7 @@ from frappe.query_builder.functions import Max
 from frappe.utils import cint, get_datetime, get_fullname
 
 from crm_dedup.collision_query.layout import ALL, QueryInput, rule_target
+from crm_dedup.core import tokens
 from crm_dedup.core.config import placeholder_reason
 from crm_dedup.core.display import can_read, field_label, mask
 from crm_dedup.core.lookup import find_duplicates
@@ -105,6 +106,7 @@ def result_row(hit: Any, user: str) -> dict:
 			}
 		)
 	row = {
+		"dispute_key": tokens.issue(doctype, name, user),
 		"doctype": doctype,
 		"doctype_label": _(doctype),
 		"can_read": readable,

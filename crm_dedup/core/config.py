@@ -207,6 +207,8 @@ def _build_config() -> dict:
 			"apply_on_edit",
 			"apply_on_import",
 			"is_core",
+			"route_to_owner",
+			"needs_review",
 			"applies_when",
 			"search_within",
 			"scope_fields",
@@ -306,6 +308,8 @@ def _rule_config(cfg: dict, r: Any, conditions: list, crosses: list) -> dict | N
 		"name": r.name,
 		"target": r.target_doctype,
 		"core": bool(cint(r.is_core)),
+		"route": bool(cint(r.route_to_owner)),
+		"review": bool(cint(r.needs_review)),
 		"applies": applies,
 		"search": search,
 		"apply": {

@@ -17,6 +17,7 @@ import frappe
 from frappe import _
 from frappe.utils import escape_html, get_fullname, get_link_to_form
 
+from crm_dedup.core import tokens
 from crm_dedup.core.config import ACTION_LABELS, MATCH_LABELS
 from crm_dedup.core.lookup import DuplicateHit
 from crm_dedup.engine import legal_form_suffix
@@ -95,6 +96,7 @@ def hit_view(doctype: str, hit: DuplicateHit, user: str | None = None) -> dict:
 		"doctype": hit.doctype,
 		"doctype_label": _(hit.doctype),
 		"name": hit.name if readable else None,
+		"dispute_key": tokens.issue(hit.doctype, hit.name, user),  # a masked record can still be disputed
 		"display": label if readable else mask(title),
 		"readable": readable,
 		"url": frappe.utils.get_url_to_form(hit.doctype, hit.name) if readable else None,

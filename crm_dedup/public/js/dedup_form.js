@@ -120,6 +120,20 @@ crm_dedup.show_matches = function (frm, res) {
 	} else {
 		d.set_primary_action(__("Close"), () => d.hide());
 	}
+	if (best && (best.name || best.dispute_key)) {
+		// 撞单申诉: the rep says the customer is theirs; a manager reviews it
+		d.add_custom_action(__("File a dispute"), () => {
+			d.hide();
+			crm_dedup.file_dispute({
+				existing_doctype: best.doctype,
+				existing_name: best.name,
+				dispute_key: best.dispute_key,
+				ref_doctype: frm.doctype,
+				ref_name: frm.is_new() ? null : frm.doc.name,
+				values: frm.doc,
+			});
+		});
+	}
 	if (!is_block && res.can_override) {
 		d.set_secondary_action_label(__("Save anyway"));
 		d.set_secondary_action(() => {
@@ -137,3 +151,38 @@ $(document).on("form-refresh", function (e, frm) {
 		if (doctypes.has(frm.doctype)) crm_dedup.register_form(frm.doctype);
 	});
 });
+
+// Files a dispute about an existing record (from the save dialog or a Collision Query row): asks for the reason;
+// evidence can be attached to the dispute afterwards.
+crm_dedup.file_dispute = function (args) {
+	frappe.prompt(
+		[
+			{
+				fieldtype: "Small Text",
+				fieldname: "reason",
+				label: __("Why is this customer yours?"),
+				reqd: 1,
+				description: __("A manager reviews it. Attach evidence to the dispute once it is filed."),
+			},
+		],
+		(values) => {
+			const payload = Object.assign({}, args, { reason: values.reason });
+			if (payload.values && typeof payload.values !== "string") {
+				const plain = {};
+				Object.entries(payload.values).forEach(([k, v]) => {
+					if (!k.startsWith("__") && (typeof v === "string" || typeof v === "number")) plain[k] = v;
+				});
+				payload.values = JSON.stringify(plain);
+			}
+			frappe.xcall("crm_dedup.ownership.api.file_dispute", payload).then((name) => {
+				frappe.show_alert({
+					message: __("Dispute {0} filed: a manager will review it.", [name]),
+					indicator: "green",
+				});
+				frappe.set_route("Form", "Dedup Dispute", name);
+			});
+		},
+		__("File a dispute"),
+		__("File"),
+	);
+};

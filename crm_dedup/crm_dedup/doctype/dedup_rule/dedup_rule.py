@@ -48,6 +48,8 @@ class DedupRule(Document):
 		is_core: DF.Check
 		last_indexed: DF.Datetime | None
 		priority: DF.Int
+		needs_review: DF.Check
+		route_to_owner: DF.Check
 		rule_name: DF.Data
 		scope_fields: DF.SmallText | None
 		scope_summary: DF.Data | None
@@ -124,6 +126,7 @@ class DedupRule(Document):
 					if error := check_condition_field(row.other_doctype, path, match):
 						errors.append(_("Cross check {0}: {1}").format(row.idx, error))
 		errors += self.scope_errors()
+		errors += self.route_errors()
 		if errors:
 			frappe.throw(
 				"<br>".join(errors),
@@ -198,6 +201,26 @@ class DedupRule(Document):
 			filters.get("applies_when") or [], within, fields, filters.get("search_filter") or []
 		)[:240]
 		return errors
+
+	def route_errors(self) -> list[str]:
+		if not self.route_to_owner:
+			return []
+		if self.action == "Block":
+			return [
+				_(
+					"Route to Existing Owner: a Block rule stops the save, so there is nothing to route; use Warn or Log only"
+				)
+			]
+		field = (rule_config.config()["owner_fields"].get(self.target_doctype) or "").strip()
+		if field:
+			df, error = resolve_path(self.target_doctype, field)
+			if error:
+				return [
+					_(
+						"Route to Existing Owner: the owner field of {0} in Dedup Settings is wrong: {1}"
+					).format(_(self.target_doctype), error)
+				]
+		return []
 
 	def on_trash(self) -> None:
 		if self.is_core and not is_manager():

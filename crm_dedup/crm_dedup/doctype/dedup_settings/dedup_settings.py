@@ -10,6 +10,7 @@ from frappe.model.document import Document
 from crm_dedup.core.config import clear_cache, placeholder_options
 from crm_dedup.core.roles import require_manager
 from crm_dedup.engine import RuleError, RuleSet
+from crm_dedup.ownership import policy as ownership
 from crm_dedup.rules.fields import resolve_path
 from crm_dedup.rules.rebuild import enqueue_rebuild
 
@@ -25,8 +26,15 @@ class DedupSettings(Document):
 
 		from crm_dedup.crm_dedup.doctype.dedup_override_role.dedup_override_role import DedupOverrideRole
 		from crm_dedup.crm_dedup.doctype.dedup_owner_field.dedup_owner_field import DedupOwnerField
+		from crm_dedup.crm_dedup.doctype.dedup_ownership_policy.dedup_ownership_policy import (
+			DedupOwnershipPolicy,
+		)
 		from crm_dedup.crm_dedup.doctype.dedup_placeholder.dedup_placeholder import DedupPlaceholder
 
+		alert_claim: DF.Check
+		alert_dispute: DF.Check
+		alert_release: DF.Check
+		alert_routed: DF.Check
 		builtin_placeholders: DF.Check
 		default_phone_region: DF.Data | None
 		enabled: DF.Check
@@ -34,6 +42,7 @@ class DedupSettings(Document):
 		notify_owner: DF.Check
 		override_roles: DF.Table[DedupOverrideRole]
 		owner_fields: DF.Table[DedupOwnerField]
+		ownership_policies: DF.Table[DedupOwnershipPolicy]
 		placeholders: DF.Table[DedupPlaceholder]
 		query_rate_limit: DF.Int
 		scan_doctypes: DF.SmallText | None
@@ -78,6 +87,8 @@ class DedupSettings(Document):
 				)
 
 		self.validate_placeholders()
+		if errors := ownership.policy_errors(self.ownership_policies):
+			frappe.throw("<br>".join(errors), title=_("Invalid settings"))
 
 	def validate_placeholders(self) -> None:
 		for row in self.placeholders:
@@ -95,6 +106,8 @@ class DedupSettings(Document):
 
 	def on_update(self) -> None:
 		clear_cache()
+		ownership.clear()
+		ownership.ensure_fields([row.ref_doctype for row in self.ownership_policies])
 		before = self.get_doc_before_save()
 		if (
 			before is not None

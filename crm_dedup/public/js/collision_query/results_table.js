@@ -90,6 +90,17 @@ crm_dedup.CollisionQueryResults = class CollisionQueryResults {
 				align: "right",
 				format: (v, r, c, d) => esc(format_number(d.score, null, 0)),
 			},
+			{
+				id: "dispute",
+				name: "",
+				width: 80,
+				format: (v, r, c, d) =>
+					d.dispute_key
+						? `<button class="btn btn-xs btn-default crm-dedup-dispute" data-key="${esc(
+								d.dispute_key
+						  )}">${__("Dispute")}</button>`
+						: "",
+			},
 		].map((col) =>
 			Object.assign(
 				{ editable: false, sortable: false, dropdown: false, align: "left" },
@@ -168,6 +179,9 @@ crm_dedup.CollisionQueryResults = class CollisionQueryResults {
 			translations: frappe.utils.datatable.get_translations(),
 		});
 		this.rows = rows;
+		this.$table.off("click", ".crm-dedup-dispute").on("click", ".crm-dedup-dispute", (e) => {
+			crm_dedup.file_dispute({ dispute_key: $(e.currentTarget).attr("data-key") });
+		});
 	}
 
 	clear() {
