@@ -52,12 +52,13 @@ def claim(doctype: str, name: str, user: str | None = None) -> dict:
 	current = owner_of(doctype, name)
 	if not row[0][1]:
 		if current == user:
-			_refuse(doctype, name, current, _("{0} {1} is yours already.").format(_(doctype), name))
+			_refuse(doctype, name, current, user, _("{0} {1} is yours already.").format(_(doctype), name))
 		until = frappe.db.get_value(doctype, name, UNTIL_FIELD)
 		_refuse(
 			doctype,
 			name,
 			current,
+			user,
 			_("{0} {1} is not in the public pool: {2} owns it (protected until {3}).").format(
 				_(doctype),
 				name,
@@ -91,7 +92,7 @@ def claim(doctype: str, name: str, user: str | None = None) -> dict:
 		{POOL_FIELD: 0, UNTIL_FIELD: until, ACTIVITY_FIELD: now_datetime()},
 		update_modified=False,
 	)
-	log("Claimed", doctype, name, previous_owner=current, new_owner=user)
+	log("Claimed", doctype, name, user=user, previous_owner=current, new_owner=user)
 	if current and current != user:
 		alert(
 			"claim",
@@ -103,8 +104,16 @@ def claim(doctype: str, name: str, user: str | None = None) -> dict:
 	return {"owner": user, "protected_until": str(until)}
 
 
-def _refuse(doctype: str, name: str, current: str | None, message: str) -> None:
-	log("Claim Refused", doctype, name, survive_rollback=True, previous_owner=current, detail=message)
+def _refuse(doctype: str, name: str, current: str | None, user: str, message: str) -> None:
+	log(
+		"Claim Refused",
+		doctype,
+		name,
+		survive_rollback=True,
+		user=user,
+		previous_owner=current,
+		detail=message,
+	)
 	frappe.throw(message, ClaimRefused, title=_("Claim refused"))
 
 

@@ -21,6 +21,7 @@ from frappe.utils import add_days, now_datetime, today
 from crm_dedup.core import tokens
 from crm_dedup.core.errors import DedupDuplicateError
 from crm_dedup.core.pairs import is_not_duplicate
+from crm_dedup.crm_dedup.report.dedup_ownership_report import dedup_ownership_report as ownership_report
 from crm_dedup.ownership import api, disputes, pool
 from crm_dedup.ownership import claim as claims
 from crm_dedup.ownership.policy import POOL_FIELD, UNTIL_FIELD, policy_of
@@ -493,3 +494,29 @@ class TestDisputes(OwnershipTestCase):
 		)
 		self.cleanup.append(("Dedup Dispute", review.name))
 		self.assertEqual((review.ref_name, review.status), (doc.name, "Open"))
+
+
+class TestMonitoring(OwnershipTestCase):
+	def test_report_counts_claims_disputes_and_transfers_per_rep_and_week(self):
+		pooled = self.customer(f"戌{self.sfx}贸易有限公司", account_manager=OWNER_A)
+		self.aged(pooled, 200)
+		pool.refresh("Customer", policy_of("Customer"), [pooled.name])
+		claims.claim("Customer", pooled.name, REP_B)
+		other = self.customer(f"亥{self.sfx}贸易有限公司", account_manager=OWNER_A)
+		frappe.set_user(REP_B)
+		dispute = disputes.file("Customer", other.name, "met them at the fair")
+		frappe.set_user("Administrator")
+		self.cleanup.append(("Dedup Dispute", dispute))
+		api.decide_dispute(dispute, "Transfer to Claimant")
+		frappe.db.commit()
+		columns, data, _msg, chart = ownership_report.execute({"group_by": "Rep"})
+		(row,) = [
+			r for r in data if r["who"] == REP_B and str(r["week"]) == str(ownership_report.week_of(today()))
+		]
+		self.assertGreaterEqual(row["claims"], 1)
+		self.assertGreaterEqual(row["disputes_opened"], 1)
+		self.assertGreaterEqual(row["disputes_decided"], 1)
+		self.assertGreaterEqual(row["transfers"], 1)
+		self.assertIsNotNone(row["median_hours"])
+		self.assertEqual(chart["type"], "bar")
+		self.assertIn("transfers", [c["fieldname"] for c in columns])
