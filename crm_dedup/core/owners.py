@@ -14,6 +14,7 @@ from typing import Any
 
 import frappe
 
+from crm_dedup.core.activity import last_activity
 from crm_dedup.core.config import config
 from crm_dedup.core.records import FRESH_DB, PARTY_LINK_TABLE, as_list, load_records, record_info
 
@@ -152,3 +153,41 @@ def resolve_users(target: str | None, values: list[str]) -> dict[str, str]:
 	if target in (None, "User"):
 		return {u: u for u in frappe.get_all("User", filters={"name": ["in", values]}, pluck="name")}
 	return {}
+
+
+# ---- first-entry priority (先录入优先) ------------------------------------------------------------------------
+FIRST_ENTRY_DEFAULT = "Earliest creation"
+DEFAULT_ACTIVITY = ("Communication", "Comment", "Event", "ToDo", "Quotation", "Opportunity", "Sales Order")
+
+
+def first_entry_policy(doctype: str) -> tuple[str, tuple[str, ...]]:
+	"""(policy, activity DocTypes) of ``doctype`` from Dedup Settings > Ownership Policies (default: earliest
+	creation)."""
+	if not frappe.db.table_exists("Dedup Ownership Policy"):
+		return FIRST_ENTRY_DEFAULT, DEFAULT_ACTIVITY
+	row = frappe.db.get_value(
+		"Dedup Ownership Policy",
+		{"parenttype": "Dedup Settings", "ref_doctype": doctype},
+		["first_entry_policy", "activity_doctypes"],
+		as_dict=True,
+	)
+	if not row:
+		return FIRST_ENTRY_DEFAULT, DEFAULT_ACTIVITY
+	activity = tuple(
+		a.strip() for a in (row.activity_doctypes or "").replace("\n", ",").split(",") if a.strip()
+	)
+	return row.first_entry_policy or FIRST_ENTRY_DEFAULT, activity or DEFAULT_ACTIVITY
+
+
+def first_entry_order(doctype: str, names: list[str]) -> list[str]:
+	"""``names`` with the record that keeps the customer first, per the first-entry policy: earliest creation, or
+	earliest qualifying activity (records without any after those with some, by creation); "Manager decides"
+	keeps the given order."""
+	policy, activity = first_entry_policy(doctype)
+	if policy == "Manager decides" or len(names) < 2:
+		return list(names)
+	created = dict(frappe.get_all(doctype, {"name": ["in", names]}, ["name", "creation"], as_list=True))
+	if policy == "Earliest activity":
+		acts = last_activity(doctype, names, activity)
+		return sorted(names, key=lambda n: (n not in acts, acts.get(n) or created.get(n), created.get(n)))
+	return sorted(names, key=lambda n: (created.get(n) is None, created.get(n)))

@@ -8,6 +8,7 @@ from frappe import _
 from frappe.utils import cint, cstr
 
 from crm_dedup.core.lookup import find_duplicates
+from crm_dedup.core.owners import first_entry_order
 from crm_dedup.merge.common import BACKGROUND_THRESHOLD, ROW_META_FIELDS, MergeError, is_empty
 from crm_dedup.merge.lead import activity_count, lead_activities
 from crm_dedup.merge.references import find_references
@@ -27,7 +28,9 @@ def build_preview(doctype: str, refs: list[tuple[str, str]]) -> dict:
 		frappe.throw(
 			_("Select at least one {0} to keep.").format(_(doctype)), MergeError, title=_("Cannot merge")
 		)
-	survivor = same[0]
+	# the default survivor: the record that keeps the customer under the first-entry policy (Dedup Settings)
+	order = first_entry_order(doctype, [d.name for d in same])
+	survivor = next(d for d in same if d.name == order[0])
 	records = [_record_row(doc, doctype) for doc in docs]
 	total = sum(r["linked"] for r, doc in zip(records, docs, strict=True) if doc is not survivor)
 	return {

@@ -22,14 +22,13 @@ from typing import Any
 
 import frappe
 from frappe import _
-from frappe.utils import get_fullname, now_datetime, time_diff_in_hours
+from frappe.utils import add_days, get_fullname, now_datetime, time_diff_in_hours
 
 from crm_dedup.core.config import compiled
 from crm_dedup.core.display import can_read, field_label, shown
-from crm_dedup.core.owners import owner_of
+from crm_dedup.core.owners import first_entry_order, first_entry_policy, owner_of
 from crm_dedup.core.pairs import add_not_duplicate
 from crm_dedup.core.roles import MANAGER_ROLE, is_manager
-from crm_dedup.ownership.activity import last_activity
 from crm_dedup.ownership.alerts import alert
 from crm_dedup.ownership.claim import _set_owner
 from crm_dedup.ownership.log import log
@@ -78,6 +77,7 @@ def file(
 		},
 	):
 		return open_one
+	collision_log = collision_log or _latest_collision(user, existing_doctype, existing_name)
 	row = _collision(collision_log, user, existing_name)
 	doc = frappe.get_doc(
 		{
@@ -118,6 +118,23 @@ def file(
 			),
 		)
 	return doc.name
+
+
+def _latest_collision(user: str, doctype: str, name: str) -> str | None:
+	"""The user's latest collision with the record in the last day (the save dialog does not know its log)."""
+	found = frappe.get_all(
+		"Dedup Collision Log",
+		{
+			"attempted_by": user,
+			"existing_doctype": doctype,
+			"existing_name": name,
+			"creation": [">", add_days(now_datetime(), -1)],
+		},
+		pluck="name",
+		order_by="creation desc",
+		limit=1,
+	)
+	return found[0] if found else None
 
 
 def _collision(collision_log: str | None, user: str, existing_name: str) -> dict:
@@ -184,21 +201,19 @@ def can_decide(doc: Any, user: str | None = None) -> bool:
 
 
 def suggestion(doc: Any) -> str:
-	"""The decision the first-entry policy suggests: whose record keeps the customer."""
-	policy = policy_of(doc.existing_doctype)
-	rule = policy.first_entry if policy else "Earliest creation"
-	if rule == "Manager decides" or not (
-		doc.ref_name and doc.ref_doctype and frappe.db.exists(doc.ref_doctype, doc.ref_name)
+	"""The decision the first-entry policy suggests: whose record keeps the customer (Keep Owner when the existing
+	record comes first, Transfer to Claimant when the claimant's does; "" when a manager decides or the
+	claimant's record was never saved)."""
+	if not (
+		doc.ref_name
+		and doc.ref_doctype == doc.existing_doctype
+		and frappe.db.exists(doc.ref_doctype, doc.ref_name)
 	):
 		return ""
-	if rule == "Earliest activity":
-		a = last_activity(doc.existing_doctype, [doc.existing_name], policy.activity).get(doc.existing_name)
-		b = last_activity(doc.ref_doctype, [doc.ref_name], policy.activity).get(doc.ref_name)
-		if a and b:
-			return "Keep Owner" if a <= b else "Transfer to Claimant"
-	a = frappe.db.get_value(doc.existing_doctype, doc.existing_name, "creation")
-	b = frappe.db.get_value(doc.ref_doctype, doc.ref_name, "creation")
-	return "Keep Owner" if a <= b else "Transfer to Claimant"
+	if first_entry_policy(doc.existing_doctype)[0] == "Manager decides":
+		return ""
+	first = first_entry_order(doc.existing_doctype, [doc.existing_name, doc.ref_name])[0]
+	return "Keep Owner" if first == doc.existing_name else "Transfer to Claimant"
 
 
 def decide(name: str, decision: str, note: str | None = None) -> dict:

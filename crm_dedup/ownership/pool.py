@@ -18,8 +18,8 @@ import frappe
 from frappe import _
 from frappe.utils import get_datetime, getdate, today
 
+from crm_dedup.core.activity import last_activity
 from crm_dedup.core.owners import owners_of
-from crm_dedup.ownership.activity import last_activity
 from crm_dedup.ownership.alerts import alert
 from crm_dedup.ownership.log import log
 from crm_dedup.ownership.policy import ACTIVITY_FIELD, POOL_FIELD, UNTIL_FIELD, Policy, policies

@@ -20,8 +20,10 @@ from frappe.utils import add_days, now_datetime, today
 
 from crm_dedup.core import tokens
 from crm_dedup.core.errors import DedupDuplicateError
+from crm_dedup.core.owners import first_entry_order
 from crm_dedup.core.pairs import is_not_duplicate
 from crm_dedup.crm_dedup.report.dedup_ownership_report import dedup_ownership_report as ownership_report
+from crm_dedup.merge.preview import build_preview
 from crm_dedup.ownership import api, disputes, pool
 from crm_dedup.ownership import claim as claims
 from crm_dedup.ownership.policy import POOL_FIELD, UNTIL_FIELD, policy_of
@@ -414,9 +416,11 @@ class TestDisputes(OwnershipTestCase):
 			frappe.set_user(MANAGER)
 			api.decide_dispute(dispute, "Transfer to Claimant")
 		frappe.set_user("Administrator")
-		frappe.db.set_value("Dedup Dispute", dispute, "collision_log", log_name)
-		frappe.db.set_value("Dedup Collision Log", log_name, "dispute", dispute)
 		doc = frappe.get_doc("Dedup Dispute", dispute)
+		# the save dialog does not know its collision log: the dispute finds and links it
+		self.assertEqual(str(doc.collision_log), str(log_name))
+		self.assertEqual(frappe.db.get_value("Dedup Collision Log", log_name, "dispute"), dispute)
+		self.assertTrue(doc.rule and doc.explanation)
 		self.assertEqual((doc.claimant, doc.existing_owner, doc.status), (REP_B, OWNER_A, "Open"))
 		view = api.dispute_view(dispute)
 		self.assertTrue(view["can_decide"])
@@ -520,3 +524,41 @@ class TestMonitoring(OwnershipTestCase):
 		self.assertIsNotNone(row["median_hours"])
 		self.assertEqual(chart["type"], "bar")
 		self.assertIn("transfers", [c["fieldname"] for c in columns])
+
+
+class TestFirstEntry(OwnershipTestCase):
+	def test_first_entry_policy_orders_the_survivor_and_the_suggestion(self):
+		older = self.customer(f"甲乙{self.sfx}贸易有限公司", account_manager=OWNER_A)
+		newer = self.customer(f"甲乙{self.sfx}贸易有限责任公司", account_manager=REP_B)
+		self.aged(older, 10)
+		self.assertEqual(first_entry_order("Customer", [newer.name, older.name]), [older.name, newer.name])
+		preview = build_preview("Customer", [("Customer", newer.name), ("Customer", older.name)])
+		self.assertEqual(preview["survivor"], older.name)
+		frappe.set_user(REP_B)
+		dispute = disputes.file("Customer", older.name, "mine first", "Customer", newer.name)
+		frappe.set_user("Administrator")
+		self.cleanup.append(("Dedup Dispute", dispute))
+		self.assertEqual(frappe.db.get_value("Dedup Dispute", dispute, "suggested"), "Keep Owner")
+		# earliest activity: the newer record was followed up first
+		self.set_policies(
+			[{"ref_doctype": "Customer", "protection_days": 90, "first_entry_policy": "Earliest activity"}]
+		)
+		frappe.get_doc(
+			{
+				"doctype": "Comment",
+				"comment_type": "Comment",
+				"reference_doctype": "Customer",
+				"reference_name": newer.name,
+				"content": "first call",
+			}
+		).insert(ignore_permissions=True)
+		self.assertEqual(first_entry_order("Customer", [older.name, newer.name]), [newer.name, older.name])
+		self.assertEqual(
+			disputes.suggestion(frappe.get_doc("Dedup Dispute", dispute)), "Transfer to Claimant"
+		)
+		result = api.decide_dispute(dispute, "Merge")
+		self.assertEqual(result["merge"]["survivor"], newer.name)
+		self.set_policies(
+			[{"ref_doctype": "Customer", "protection_days": 90, "first_entry_policy": "Manager decides"}]
+		)
+		self.assertEqual(first_entry_order("Customer", [older.name, newer.name]), [older.name, newer.name])
