@@ -11,11 +11,14 @@ Frappe's Assignment Rules overridden only on a match.
 
 from __future__ import annotations
 
+import json
 import threading
 from datetime import timedelta
 
 import frappe
 import requests
+from frappe.cache_manager import clear_doctype_map
+from frappe.desk.form.save import savedocs
 from frappe.utils import add_days, now_datetime, today
 
 from crm_dedup.core import tokens
@@ -286,6 +289,19 @@ class TestRouting(OwnershipTestCase):
 			frappe.db.exists("Notification Log", {"for_user": OWNER_A, "document_name": second.name})
 		)
 
+	def test_desk_save_is_routed(self):
+		self.route_rule()
+		company = f"卯辰{self.sfx}{han_suffix()}科技有限公司"
+		self.lead(company, lead_owner=OWNER_A)
+		frappe.set_user(REP_B)
+		savedocs(
+			json.dumps({"doctype": "Lead", "first_name": f"Desk {self.sfx}", "company_name": company}), "Save"
+		)
+		frappe.set_user("Administrator")
+		name = frappe.db.get_value("Lead", {"first_name": f"Desk {self.sfx}"})
+		self.cleanup.append(("Lead", name))
+		self.assertEqual(self.todos(name), [OWNER_A])
+
 	def test_assignment_rule_is_overridden_only_on_a_match(self):
 		self.route_rule()
 		rule = frappe.get_doc(
@@ -304,6 +320,8 @@ class TestRouting(OwnershipTestCase):
 			}
 		).insert(ignore_permissions=True)
 		self.cleanup.insert(0, ("Assignment Rule", rule.name))
+		# the rule may be rolled back rather than deleted: Frappe's cached map of Lead rules must go too
+		self.addCleanup(clear_doctype_map, "Assignment Rule", "Lead")
 		company = f"癸{self.sfx}{han_suffix()}科技有限公司"
 		self.lead(company, lead_owner=OWNER_A)
 		unmatched = self.lead(f"子{self.sfx}{han_suffix()}物流有限公司")
@@ -562,3 +580,59 @@ class TestFirstEntry(OwnershipTestCase):
 			[{"ref_doctype": "Customer", "protection_days": 90, "first_entry_policy": "Manager decides"}]
 		)
 		self.assertEqual(first_entry_order("Customer", [older.name, newer.name]), [older.name, newer.name])
+
+
+class TestScopeOfReviewers(OwnershipTestCase):
+	def employee(self, user: str, name: str) -> str:
+		company = frappe.db.get_value("Company", {}, "name")
+		emp = frappe.get_doc(
+			{
+				"doctype": "Employee",
+				"first_name": name,
+				"company": company,
+				"status": "Active",
+				"gender": "Male" if frappe.db.exists("Gender", "Male") else frappe.db.get_value("Gender", {}),
+				"date_of_birth": "1990-01-01",
+				"date_of_joining": "2020-01-01",
+				"user_id": user,
+			}
+		).insert(ignore_permissions=True)
+		self.cleanup.insert(0, ("Employee", emp.name))
+		return emp.name
+
+	def sales_person(self, name: str, employee: str | None, parent: str | None, group: int = 0) -> str:
+		sp = frappe.get_doc(
+			{
+				"doctype": "Sales Person",
+				"sales_person_name": f"{name} {self.sfx}",
+				"parent_sales_person": parent or frappe.db.get_value("Sales Person", {"is_group": 1}),
+				"is_group": group,
+				"employee": employee,
+			}
+		).insert(ignore_permissions=True)
+		self.cleanup.insert(0, ("Sales Person", sp.name))
+		return sp.name
+
+	def test_a_sales_manager_above_the_owner_decides_one_outside_does_not(self):
+		boss = f"dedup.boss.{self.sfx.lower()}@example.com"
+		ensure_user(boss, "Boss", ["Sales User", "Sales Manager"])
+		self.cleanup.insert(0, ("User", boss))
+		team = self.sales_person("华东团队", self.employee(boss, "Boss"), None, group=1)
+		self.sales_person("Rep A", self.employee(OWNER_A, "RepA"), team)
+		existing = self.customer(f"子丑{self.sfx}贸易有限公司", account_manager=OWNER_A)
+		frappe.set_user(REP_B)
+		dispute = disputes.file("Customer", existing.name, "visited them first")
+		frappe.set_user("Administrator")
+		self.cleanup.append(("Dedup Dispute", dispute))
+		self.assertIn(boss, disputes.reviewers("Customer", OWNER_A))
+		self.assertTrue(frappe.db.exists("Notification Log", {"for_user": boss, "document_name": dispute}))
+		frappe.set_user(MANAGER)  # a Sales Manager outside the owner's team
+		with self.assertRaises(frappe.PermissionError):
+			api.decide_dispute(dispute, "Keep Owner")
+		frappe.set_user(boss)
+		self.assertEqual(api.decide_dispute(dispute, "Keep Owner")["status"], "Decided")
+		frappe.set_user("Administrator")
+		self.assertEqual(frappe.db.get_value("Dedup Dispute", dispute, "decided_by"), boss)
+
+	def test_the_daily_job_is_a_scheduler_event(self):
+		self.assertIn("crm_dedup.ownership.pool.run_daily", frappe.get_hooks("scheduler_events")["daily"])
