@@ -36,7 +36,8 @@ MAX_VALUES = 50
 MAX_FUZZY_CHARS = 512
 # Bumped whenever the blocking keys of some type change: an index built with older keys must be re-keyed.
 # 7: placeholder values (data/placeholders.json) give no keys; bump it again whenever that file changes.
-KEY_VERSION = 7
+# 8: a phone field is split into several numbers only where every piece is a number (212/555-0134 is one).
+KEY_VERSION = 8
 # How selective a type's keys are (lower blocks better); used to pick the condition a rule blocks on.
 SELECTIVITY = {
 	"id_code": 0,
