@@ -13,6 +13,7 @@ from typing import Any
 
 from rapidfuzz.distance import Indel
 
+from .conditions import NEW_COMPARATORS, NEW_SELECTIVITY
 from .normalize import (
 	company_core,
 	normalize_email,
@@ -27,7 +28,10 @@ from .normalize.person import han_chars, readings
 from .normalize.text import as_text, to_simplified
 
 MATCH_TYPES = ("exact", "normalized", "company_name", "person_name", "phone", "email", "id_code", "fuzzy")
-FUZZY_TYPES = frozenset({"company_name", "person_name", "fuzzy"})
+MATCH_TYPES += tuple(
+	NEW_COMPARATORS
+)  # fuzzy_tokens, set_overlap, set_containment, date_within (conditions.py)
+FUZZY_TYPES = frozenset({"company_name", "person_name", "fuzzy"}) | frozenset(NEW_COMPARATORS)
 DEFAULT_THRESHOLD = 90.0
 # Bounds that keep one odd record (a pasted document, a field with thousands of numbers) from making a
 # comparison quadratic in its size: values per field (list items, or numbers/addresses split from one
@@ -48,6 +52,7 @@ SELECTIVITY = {
 	"company_name": 5,
 	"person_name": 6,
 	"fuzzy": 7,
+	**NEW_SELECTIVITY,
 }
 
 
@@ -284,6 +289,7 @@ COMPARATORS: dict[str, Comparator] = {
 	"email": Email("email"),
 	"id_code": IdCodeCmp("id_code"),
 	"fuzzy": Fuzzy("fuzzy"),
+	**NEW_COMPARATORS,
 }
 
 

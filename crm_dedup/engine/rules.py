@@ -31,6 +31,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from .conditions import date_score
 from .errors import RuleError
 from .match import (
 	COMPARATORS,
@@ -46,6 +47,7 @@ from .match import (
 from .placeholders import Check, Placeholders
 
 ACTIONS = ("block", "warn", "log")
+UNBLOCKABLE = frozenset({"date_within"})  # match types without blocking keys
 BLANKS = ("fail", "ignore")
 Record = Mapping[str, Any]
 
@@ -56,6 +58,7 @@ class Condition:
 	match: str
 	threshold: float = DEFAULT_THRESHOLD
 	blank: str = "fail"
+	days: int | None = None  # date_within: the window (the threshold is date_score(days))
 
 	@property
 	def signature(self) -> tuple:
@@ -64,7 +67,9 @@ class Condition:
 
 	def to_dict(self) -> dict:
 		d: dict[str, Any] = {"fields": list(self.fields), "match": self.match, "blank": self.blank}
-		if self.match in FUZZY_TYPES:
+		if self.days is not None:
+			d["days"] = self.days
+		elif self.match in FUZZY_TYPES:
 			d["threshold"] = self.threshold
 		return d
 
@@ -140,10 +145,19 @@ def _parse_condition(rule: str, i: int, raw: Any) -> Condition:
 	blank = raw.get("blank", "fail")
 	if blank not in BLANKS:
 		raise _fail(rule, f"{where} has unknown blank handling {blank!r} (expected fail or ignore)")
-	unknown = set(raw) - {"fields", "field", "match", "threshold", "blank"}
+	unknown = set(raw) - {"fields", "field", "match", "threshold", "blank", "days"}
 	if unknown:
 		raise _fail(rule, f"{where} has unknown key(s) {', '.join(sorted(unknown))}")
-	return Condition(tuple(f.strip() for f in fields), match, float(threshold), blank)
+	days = raw.get("days")
+	if match == "date_within":
+		if isinstance(days, bool) or not isinstance(days, int) or days < 0:
+			raise _fail(
+				rule, f"{where} (date_within) needs 'days', a whole number of days >= 0, got {days!r}"
+			)
+		threshold = date_score(days)
+	elif days is not None:
+		raise _fail(rule, f"{where} has 'days', which only date_within takes")
+	return Condition(tuple(f.strip() for f in fields), match, float(threshold), blank, days)
 
 
 def _parse_rule(i: int, raw: Any) -> Rule:
@@ -165,7 +179,14 @@ def _parse_rule(i: int, raw: Any) -> Rule:
 	unknown = set(raw) - {"name", "priority", "action", "conditions", "enabled", "description"}
 	if unknown:
 		raise _fail(name, f"unknown key(s) {', '.join(sorted(unknown))}")
-	return Rule(name, tuple(_parse_condition(name, j, c) for j, c in enumerate(conditions)), priority, action)
+	rule = Rule(name, tuple(_parse_condition(name, j, c) for j, c in enumerate(conditions)), priority, action)
+	if any(rule.conditions[j].match in UNBLOCKABLE for j in rule.blocking_conditions):
+		raise _fail(
+			name,
+			"date_within cannot find candidates by itself (it gives no blocking keys): add a condition of "
+			"another match type with blank 'fail' (a name, an address, items) that the rule can block on",
+		)
+	return rule
 
 
 @dataclass
@@ -279,6 +300,10 @@ class RuleSet:
 						continue
 					seen.add((f, norm))
 					out.append(Value(f, part, norm, note))
+		if (
+			getattr(cmp, "merge_values", None) is not None
+		):  # set_overlap: all values of the record are one set
+			out = cmp.merge_values(out)
 		return out
 
 	def placeholder_reason(self, field: str, raw: Any) -> str | None:
