@@ -45,6 +45,7 @@ from .match import (
 	raw_values,
 )
 from .placeholders import Check, Placeholders
+from .smart import SmartRule, parse_smart_rule
 
 ACTIONS = ("block", "warn", "log")
 UNBLOCKABLE = frozenset({"date_within"})  # match types without blocking keys
@@ -194,6 +195,7 @@ class RuleSet:
 	rules: tuple[Rule, ...]
 	default_region: str = "CN"
 	placeholders: Placeholders | None = None  # None: the built-in lists
+	smart: tuple[SmartRule, ...] = ()  # rules of kind "smart" (smart.py), kept apart from the condition rules
 	_signatures: dict[tuple, Condition] = field(default_factory=dict, repr=False)
 	_checks: dict[tuple, Check | None] = field(default_factory=dict, repr=False, compare=False)
 
@@ -201,7 +203,10 @@ class RuleSet:
 		if self.placeholders is None:
 			self.placeholders = Placeholders()
 		self.rules = tuple(sorted(self.rules, key=lambda r: (r.priority, r.name)))
-		names = [r.name for r in self.rules]
+		self.smart = tuple(sorted(self.smart, key=lambda r: (r.priority, r.name)))
+		for s in self.smart:
+			s.bind(self.default_region, self.placeholders)
+		names = [r.name for r in self.rules] + [s.name for s in self.smart]
 		dupes = {n for n in names if names.count(n) > 1}
 		if dupes:
 			raise RuleError(f"rule {sorted(dupes)[0]!r}: the name is used by more than one rule")
@@ -213,7 +218,9 @@ class RuleSet:
 
 	# ---- JSON --------------------------------------------------------------------------------------
 	@classmethod
-	def from_dict(cls, data: Any) -> RuleSet:
+	def from_dict(cls, data: Any, base: Path | None = None, load_models: bool = True) -> RuleSet:
+		"""``base``: the folder smart rules' model files are relative to; ``load_models=False`` leaves smart
+		rules on their default weights (what ``train`` needs before their model exists)."""
 		if isinstance(data, list):
 			data = {"rules": data}
 		if not isinstance(data, Mapping):
@@ -228,24 +235,32 @@ class RuleSet:
 		if not isinstance(region, str) or (region and (len(region) != 2 or not region.isalpha())):
 			raise RuleError(f"default_region must be a two-letter country code, got {region!r}")
 		placeholders = Placeholders.from_options(options.get("placeholders"))
-		rules = [
-			_parse_rule(i, r)
-			for i, r in enumerate(raw_rules)
-			if not (isinstance(r, Mapping) and r.get("enabled") is False)
-		]
-		if not rules:
+		rules, smart = [], []
+		for i, r in enumerate(raw_rules):
+			if isinstance(r, Mapping) and r.get("enabled") is False:
+				continue
+			if isinstance(r, Mapping) and r.get("kind", "rule") == "smart":
+				smart.append(parse_smart_rule(i, r, base, load_models))
+			elif isinstance(r, Mapping) and r.get("kind", "rule") != "rule":
+				raise RuleError(f"rule #{i + 1}: unknown kind {r.get('kind')!r} (expected rule or smart)")
+			else:
+				rules.append(_parse_rule(i, r))
+		if not rules and not smart:
 			raise RuleError("the rules document has no enabled rules")
-		return cls(tuple(rules), region.upper(), placeholders)
+		return cls(tuple(rules), region.upper(), placeholders, tuple(smart))
 
 	def to_dict(self) -> dict:
 		options: dict[str, Any] = {"default_region": self.default_region}
 		if not self.placeholders.is_default:
 			options["placeholders"] = self.placeholders.to_options()
-		return {"options": options, "rules": [r.to_dict() for r in self.rules]}
+		return {
+			"options": options,
+			"rules": [r.to_dict() for r in self.rules] + [s.to_dict() for s in self.smart],
+		}
 
 	@property
 	def fields(self) -> set[str]:
-		return {f for r in self.rules for f in r.fields}
+		return {f for r in (*self.rules, *self.smart) for f in r.fields}
 
 	def rule(self, name: str) -> Rule:
 		for r in self.rules:
@@ -256,7 +271,7 @@ class RuleSet:
 	def check_columns(self, columns: Iterable[str]) -> None:
 		"""Raises RuleError naming the first rule that uses a column the data does not have."""
 		have = set(columns)
-		for r in self.rules:
+		for r in (*self.rules, *self.smart):
 			missing = sorted(f for f in r.fields if f not in have)
 			if missing:
 				raise _fail(r.name, f"uses unknown column(s) {', '.join(missing)}")
@@ -344,6 +359,10 @@ class RuleSet:
 			k = self.rule_keys(r, p, memo)
 			if k:
 				out[r.name] = k
+		for s in self.smart:
+			k = s.record_keys(p.record)
+			if k:
+				out[s.name] = k
 		return out
 
 	def compare_rule(self, rule: Rule, a: Prepared, b: Prepared) -> Match | None:
@@ -393,13 +412,16 @@ class RuleSet:
 		return [m for r in self.rules if (m := self.compare_rule(r, a, b)) is not None]
 
 
-def load_rules(source: str | Path | Mapping | list) -> RuleSet:
-	"""A RuleSet from a path to a JSON file, a JSON string, or already-parsed data."""
+def load_rules(source: str | Path | Mapping | list, load_models: bool = True) -> RuleSet:
+	"""A RuleSet from a path to a JSON file, a JSON string, or already-parsed data. Smart rules' model files
+	are read relative to the rules file (or the current folder)."""
 	if isinstance(source, (Mapping, list)):
-		return RuleSet.from_dict(source)
+		return RuleSet.from_dict(source, None, load_models)
 	text = None
+	base = None
 	if isinstance(source, Path) or (isinstance(source, str) and not source.lstrip().startswith(("{", "["))):
 		path = Path(source)
+		base = path.parent
 		try:
 			text = path.read_text(encoding="utf-8-sig")
 		except FileNotFoundError:
@@ -412,4 +434,4 @@ def load_rules(source: str | Path | Mapping | list) -> RuleSet:
 		data = json.loads(text)
 	except json.JSONDecodeError as e:
 		raise RuleError(f"rules are not valid JSON: {e.msg} at line {e.lineno} column {e.colno}") from None
-	return RuleSet.from_dict(data)
+	return RuleSet.from_dict(data, base, load_models)
