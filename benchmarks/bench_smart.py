@@ -11,7 +11,7 @@ Per data set:
 (b) the smart rule trained without labels (``train_smart``: u from random pairs, m by EM), then scanned;
 (c) the same after 200 labelled pairs: the candidate pairs whose unsupervised probability is nearest 0.5
     (what a review queue shows a person first), labelled from the ground truth;
-(d) Splink 4+ with DuckDB, default-style settings (the same comparisons, EM per blocking rule).
+(d) Splink 5 with DuckDB, default-style settings (the same comparisons, EM per blocking rule).
 
 Scores are over pairs: a true pair is two records of the same entity (generator: ``entity``; FEBRL:
 ``rec-N-...``, FEBRL4 as one table of A and B). Predicted pairs: the matched pairs (pairwise, no transitive
@@ -219,9 +219,9 @@ def run_splink(name: str, rows, actual, results: list, febrl_data: bool) -> None
 	settings = SettingsCreator(
 		link_type="dedupe_only", comparisons=comparisons, blocking_rules_to_generate_predictions=blocking
 	)
-	linker = Linker(df, settings, db_api=DuckDBAPI())
+	linker = Linker(DuckDBAPI().register(df), settings, log_level=30)  # Splink 5: inputs are registered first
 	linker.training.estimate_probability_two_random_records_match(blocking, recall=0.95)
-	linker.training.estimate_u_using_random_sampling(max_pairs=1e6)
+	linker.training.estimate_u_using_random_sampling(max_pairs=1e6, seed=1)
 	for b in train_blocks:
 		linker.training.estimate_parameters_using_expectation_maximisation(b)
 	pred_df = linker.inference.predict(threshold_match_probability=0.5).as_pandas_dataframe()

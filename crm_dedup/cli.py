@@ -589,7 +589,7 @@ def build_parser() -> argparse.ArgumentParser:
 	train.add_argument("--labels", help="labelled pairs: a CSV with id_a,id_b,label (1 duplicate, 0 not)")
 	train.add_argument("--rule", help="the smart rule to train (when the rules file has several)")
 	train.add_argument("--out", required=True, help="write the model (JSON) here")
-	train.add_argument("--random-pairs", type=int, default=100_000, help="pairs drawn to learn u (100,000)")
+	train.add_argument("--random-pairs", type=int, default=50_000, help="pairs drawn to learn u (50,000)")
 	train.add_argument("--progress", action="store_true")
 	train.set_defaults(func=cmd_train)
 

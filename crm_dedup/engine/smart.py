@@ -35,6 +35,7 @@ import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,8 @@ from .conditions import date_score
 from .errors import RuleError
 from .match import COMPARATORS, FUZZY_TYPES, MATCH_TYPES, ConditionHit, Match, _pinyin_str, raw_values
 from .placeholders import Placeholders
+
+_pinyin_str = lru_cache(maxsize=200_000)(_pinyin_str.__wrapped__)  # a scan asks for many more names
 
 MODEL_FORMAT = 1
 ACTIONS = ("block", "warn", "log")  # strongest first
