@@ -31,6 +31,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from .aliases import AliasTable, set_aliases
 from .conditions import date_score
 from .errors import RuleError
 from .match import (
@@ -196,12 +197,16 @@ class RuleSet:
 	default_region: str = "CN"
 	placeholders: Placeholders | None = None  # None: the built-in lists
 	smart: tuple[SmartRule, ...] = ()  # rules of kind "smart" (smart.py), kept apart from the condition rules
+	aliases: AliasTable | None = None  # company aliases (aliases.py); installed for the process
 	_signatures: dict[tuple, Condition] = field(default_factory=dict, repr=False)
 	_checks: dict[tuple, Check | None] = field(default_factory=dict, repr=False, compare=False)
 
 	def __post_init__(self) -> None:
 		if self.placeholders is None:
 			self.placeholders = Placeholders()
+		if self.aliases is None:
+			self.aliases = AliasTable()
+		set_aliases(self.aliases)
 		self.rules = tuple(sorted(self.rules, key=lambda r: (r.priority, r.name)))
 		self.smart = tuple(sorted(self.smart, key=lambda r: (r.priority, r.name)))
 		for s in self.smart:
@@ -247,12 +252,15 @@ class RuleSet:
 				rules.append(_parse_rule(i, r))
 		if not rules and not smart:
 			raise RuleError("the rules document has no enabled rules")
-		return cls(tuple(rules), region.upper(), placeholders, tuple(smart))
+		aliases = AliasTable.from_option(options.get("aliases"), base)
+		return cls(tuple(rules), region.upper(), placeholders, tuple(smart), aliases)
 
 	def to_dict(self) -> dict:
 		options: dict[str, Any] = {"default_region": self.default_region}
 		if not self.placeholders.is_default:
 			options["placeholders"] = self.placeholders.to_options()
+		if self.aliases.map:
+			options["aliases"] = [list(p) for p in sorted(self.aliases.map.items())]
 		return {
 			"options": options,
 			"rules": [r.to_dict() for r in self.rules] + [s.to_dict() for s in self.smart],
