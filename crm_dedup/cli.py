@@ -438,6 +438,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 					"action": m.action,
 					"score": round(m.score, 1),
 					"explain": m.explain,
+					**({"smart": m.waterfall} if hasattr(m, "waterfall") else {}),
 				}
 				for m in matches
 			]
