@@ -9,6 +9,8 @@ import json
 import random
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from crm_dedup.cli import main
 from crm_dedup.engine import (
@@ -349,3 +351,35 @@ def test_cli_train_scan_explain(tmp_path, capsys, data):
 	(tmp_path / "model.json").write_text("[]", encoding="utf-8")
 	assert main(["scan", str(tmp_path / "in.csv"), "--rules", str(rules), "--id-column", "id"]) == 2
 	assert "not a model object" in capsys.readouterr().err
+
+
+# ---- any text: no exception ------------------------------------------------------------------------------------------
+FUZZ_RULE = {
+	"name": "fuzz",
+	"kind": "smart",
+	"comparisons": [
+		{"name": "name", "fields": ["a"], "compare": "company_name", "bands": [90], "key_threshold": 85},
+		{"name": "person", "fields": ["a"], "compare": "person_name", "bands": [90], "key": False},
+		{"name": "text", "fields": ["b"], "compare": "fuzzy", "edits": [1], "scorer": "jaro_winkler"},
+		{"name": "words", "fields": ["b"], "compare": "fuzzy_tokens", "bands": [80], "key": False},
+		{"name": "items", "fields": ["b"], "compare": "set_overlap", "bands": [50], "key": False},
+		{"name": "date", "fields": ["b"], "compare": "date_within", "days": [30], "key": False},
+		{"name": "phone", "fields": ["b"], "compare": "phone"},
+	],
+	"thresholds": {"log": 0.5},
+}
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+	st.dictionaries(st.sampled_from(["a", "b"]), st.text(max_size=40)),
+	st.dictionaries(st.sampled_from(["a", "b"]), st.text(max_size=40)),
+)
+def test_smart_rule_is_total(x, y):
+	rule = smart_rule(FUZZ_RULE)
+	m = rule.compare(x, y, "y", always=True)
+	w = m.waterfall
+	assert w["total"] == pytest.approx(w["prior"] + sum(r["weight"] for r in w["comparisons"]), abs=1e-3)
+	assert 0.0 <= m.probability <= 1.0
+	rule.record_keys(x)
+	assert "total" in m.explain
