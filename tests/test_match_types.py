@@ -11,6 +11,7 @@ from itertools import combinations
 import pytest
 from _helpers import compare, matches, one_rule
 
+from crm_dedup.engine import RuleSet
 from crm_dedup.engine.normalize import (
 	company_core,
 	normalize_email,
@@ -401,3 +402,50 @@ def test_fuzzy_threshold():
 	assert compare(one_rule("fuzzy", threshold=97), {"v": a}, {"v": b}) is None
 	assert not matches(one_rule("fuzzy"), "北京市朝阳区建国路88号", "上海市浦东新区世纪大道100号")
 	assert matches(one_rule("fuzzy", threshold=100), "北京市朝阳区建国路88号", "北京市 朝阳区 建国路 88号")
+
+
+# ---- phone: a slash or a dot between area code and number is layout, not a list (#13) -------------------
+SLASHED = [
+	# (region, as written with a slash or dot, as written otherwise, E.164)
+	("US", "212/555-0134", "(212) 555-0134", "+12125550134"),
+	("US", "212.555.0134", "212-555-0134", "+12125550134"),
+	("US", "212/555.0134", "+1 212 555 0134", "+12125550134"),
+	("DE", "030/1234567", "030 1234567", "+49301234567"),
+	("DE", "089/12345678", "+49 89 12345678", "+498912345678"),
+	("DE", "0171/2345678", "0171-2345678", "+491712345678"),
+	("CN", "010/62345678", "010-62345678", "+861062345678"),
+	("CN", "0574/36045811", "0574 3604 5811", "+8657436045811"),
+	("IT", "02/1234.5678", "02 12345678", "+390212345678"),
+	("FR", "01.42.68.53.00", "01 42 68 53 00", "+33142685300"),
+]
+
+
+@pytest.mark.parametrize("region, slashed, plain, e164", SLASHED)
+def test_phone_with_slash_or_dot_is_one_number(region, slashed, plain, e164):
+	assert split_phones(slashed) == [slashed]
+	assert normalize_phone(slashed, region) == normalize_phone(plain, region) == e164
+	rules = RuleSet.from_dict(
+		{
+			"options": {"default_region": region},
+			"rules": [{"name": "p", "conditions": [{"fields": ["v"], "match": "phone"}]}],
+		}
+	)
+	assert matches(rules, slashed, plain)
+
+
+def test_phone_split_only_when_every_part_is_a_number():
+	assert split_phones("030/1234567 / 0171/2345678") == ["030/1234567", "0171/2345678"]  # mixed notations
+	assert split_phones("212.555.0134 / 212.555.0199") == ["212.555.0134", "212.555.0199"]
+	assert split_phones("13612345678/13912345678") == ["13612345678", "13912345678"]
+	assert split_phones("010/62345678, 13912345678") == ["010/62345678", "13912345678"]
+	assert split_phones("95555, 95588") == ["95555", "95588"]
+	assert split_phones("13612345678; 无") == ["13612345678"]  # a word is not a second number
+	assert split_phones("010/62345678 / 8001") == ["010/62345678 / 8001"]  # 8001 is no number by itself
+	rules = RuleSet.from_dict(
+		{
+			"options": {"default_region": "DE"},
+			"rules": [{"name": "p", "conditions": [{"fields": ["v"], "match": "phone"}]}],
+		}
+	)
+	assert matches(rules, "030/1234567 / 0171/2345678", "0171 2345678")
+	assert not matches(rules, "030/1234567", "1234567")

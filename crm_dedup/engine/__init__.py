@@ -16,6 +16,8 @@ from .normalize import legal_form_suffix, normalize_email, normalize_phone
 from .placeholders import BUILTIN_DIGEST, Placeholders
 from .rules import Condition, Rule, RuleSet, load_rules
 from .scan import ScanResult, UnionFind, iter_keys, scan_records
+from .smart import MODEL_FORMAT, SmartMatch, SmartModel, SmartRule, waterfall_text
+from .smart_train import scan_all, smart_scan, train_smart
 
 __all__ = [
 	"BUILTIN_DIGEST",
@@ -26,6 +28,7 @@ __all__ = [
 	"DedupError",
 	"InputError",
 	"KeyIndex",
+	"MODEL_FORMAT",
 	"Match",
 	"MemoryIndex",
 	"Placeholders",
@@ -34,6 +37,9 @@ __all__ = [
 	"RuleSet",
 	"SQLiteIndex",
 	"ScanResult",
+	"SmartMatch",
+	"SmartModel",
+	"SmartRule",
 	"UnionFind",
 	"check_record",
 	"common_values",
@@ -43,5 +49,9 @@ __all__ = [
 	"load_rules",
 	"normalize_email",
 	"normalize_phone",
+	"scan_all",
 	"scan_records",
+	"smart_scan",
+	"train_smart",
+	"waterfall_text",
 ]

@@ -138,6 +138,7 @@ def check_record(
 	if not candidates:
 		return []
 	always = {r.name for r in rules.rules if r.name in incomplete or not key_complete(r)}
+	smart = {s.name: s for s in rules.smart}
 	by_shared: dict[frozenset, list[Rule]] = {}
 	todo: dict[str, list[Rule]] = {}
 	for cid, shared in candidates.items():
@@ -145,14 +146,19 @@ def check_record(
 		to_eval = by_shared.get(fs)
 		if to_eval is None:
 			to_eval = by_shared[fs] = [r for r in rules.rules if r.name in always or r.name in fs]
-		if to_eval:
+		if to_eval or (smart and not fs.isdisjoint(smart)):
 			todo[cid] = to_eval
 	if not todo:
 		return []
 	stored = index.records(todo)
 	matches = []
+	smart_query = {name: s.prepare(record) for name, s in smart.items()}
 	for cid, rec in stored.items():
-		m = compare_lazily(rules, query, lazy_prepare(rules, rec, id=cid), todo[cid])
+		m = compare_lazily(rules, query, lazy_prepare(rules, rec, id=cid), todo[cid]) if todo[cid] else None
+		for name in smart_query.keys() & candidates[cid]:  # smart rules score candidates under their keys
+			sm = smart[name].compare_prepared(smart_query[name], smart[name].prepare(rec), cid)
+			if sm is not None and (m is None or sm.sort_key() < m.sort_key()):
+				m = sm
 		if m is not None:
 			matches.append(m)
 	matches.sort(key=Match.sort_key)

@@ -13,6 +13,9 @@ from typing import Any
 
 from rapidfuzz.distance import Indel
 
+from .aliases import canonical as alias_canonical
+from .aliases import han_pinyin
+from .conditions import NEW_COMPARATORS, NEW_SELECTIVITY
 from .normalize import (
 	company_core,
 	normalize_email,
@@ -27,7 +30,10 @@ from .normalize.person import han_chars, readings
 from .normalize.text import as_text, to_simplified
 
 MATCH_TYPES = ("exact", "normalized", "company_name", "person_name", "phone", "email", "id_code", "fuzzy")
-FUZZY_TYPES = frozenset({"company_name", "person_name", "fuzzy"})
+MATCH_TYPES += tuple(
+	NEW_COMPARATORS
+)  # fuzzy_tokens, set_overlap, set_containment, date_within (conditions.py)
+FUZZY_TYPES = frozenset({"company_name", "person_name", "fuzzy"}) | frozenset(NEW_COMPARATORS)
 DEFAULT_THRESHOLD = 90.0
 # Bounds that keep one odd record (a pasted document, a field with thousands of numbers) from making a
 # comparison quadratic in its size: values per field (list items, or numbers/addresses split from one
@@ -36,7 +42,9 @@ MAX_VALUES = 50
 MAX_FUZZY_CHARS = 512
 # Bumped whenever the blocking keys of some type change: an index built with older keys must be re-keyed.
 # 7: placeholder values (data/placeholders.json) give no keys; bump it again whenever that file changes.
-KEY_VERSION = 7
+# 8: a phone field is split into several numbers only where every piece is a number (212/555-0134 is one).
+# 9: company names: aliases, pinyin keys of English/pinyin names (aliases.py).
+KEY_VERSION = 9
 # How selective a type's keys are (lower blocks better); used to pick the condition a rule blocks on.
 SELECTIVITY = {
 	"id_code": 0,
@@ -47,6 +55,7 @@ SELECTIVITY = {
 	"company_name": 5,
 	"person_name": 6,
 	"fuzzy": 7,
+	**NEW_SELECTIVITY,
 }
 
 
@@ -207,19 +216,26 @@ def _min_gap_len(threshold: float) -> int:
 class CompanyName(Comparator):
 	def prepare(self, raw, region):
 		core = company_core(raw)
+		core = alias_canonical(raw, core) if core else core  # aliases, pinyin/English names (aliases.py)
 		return (core, "") if core else None
 
 	def compare(self, a, b):
 		if a == b:
 			return Compared(100.0, "same name once legal form and region are set aside")
+		if a.isascii() != b.isascii() and han_pinyin(b if a.isascii() else a) == (a if a.isascii() else b):
+			return Compared(100.0, "same name in pinyin / English")
 		return Compared(ratio(a, b))
 
 	def score(self, a, b):
-		return 100.0 if a == b else ratio(a, b)
+		if a == b:
+			return 100.0
+		if a.isascii() != b.isascii() and han_pinyin(b if a.isascii() else a) == (a if a.isascii() else b):
+			return 100.0
+		return ratio(a, b)
 
 	def keys(self, norm, threshold=100.0):
 		if norm.isascii():
-			return _affix_keys("co", norm, 4, threshold)
+			return [*_affix_keys("co", norm, 4, threshold), f"coy:{norm}"]  # coy: meets a Chinese name
 		keys = _typo_keys("co", norm, threshold)
 		keys.append(f"coy:{_pinyin_str(norm)}")  # homophone typos: 金陵 / 金灵
 		return keys
@@ -283,6 +299,7 @@ COMPARATORS: dict[str, Comparator] = {
 	"email": Email("email"),
 	"id_code": IdCodeCmp("id_code"),
 	"fuzzy": Fuzzy("fuzzy"),
+	**NEW_COMPARATORS,
 }
 
 

@@ -35,6 +35,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from .aliases import AliasTable, set_aliases
+from .conditions import date_score
 from .errors import RuleError
 from .match import (
 	COMPARATORS,
@@ -48,8 +50,10 @@ from .match import (
 	raw_values,
 )
 from .placeholders import Check, Placeholders
+from .smart import SmartRule, parse_smart_rule
 
 ACTIONS = ("block", "warn", "log")
+UNBLOCKABLE = frozenset({"date_within"})  # match types without blocking keys
 BLANKS = ("fail", "ignore")
 Record = Mapping[str, Any]
 
@@ -60,6 +64,7 @@ class Condition:
 	match: str
 	threshold: float = DEFAULT_THRESHOLD
 	blank: str = "fail"
+	days: int | None = None  # date_within: the window (the threshold is date_score(days))
 
 	@property
 	def signature(self) -> tuple:
@@ -68,7 +73,9 @@ class Condition:
 
 	def to_dict(self) -> dict:
 		d: dict[str, Any] = {"fields": list(self.fields), "match": self.match, "blank": self.blank}
-		if self.match in FUZZY_TYPES:
+		if self.days is not None:
+			d["days"] = self.days
+		elif self.match in FUZZY_TYPES:
 			d["threshold"] = self.threshold
 		return d
 
@@ -165,10 +172,19 @@ def _parse_condition(rule: str, i: int, raw: Any) -> Condition:
 	blank = raw.get("blank", "fail")
 	if blank not in BLANKS:
 		raise _fail(rule, f"{where} has unknown blank handling {blank!r} (expected fail or ignore)")
-	unknown = set(raw) - {"fields", "field", "match", "threshold", "blank"}
+	unknown = set(raw) - {"fields", "field", "match", "threshold", "blank", "days"}
 	if unknown:
 		raise _fail(rule, f"{where} has unknown key(s) {', '.join(sorted(unknown))}")
-	return Condition(tuple(f.strip() for f in fields), match, float(threshold), blank)
+	days = raw.get("days")
+	if match == "date_within":
+		if isinstance(days, bool) or not isinstance(days, int) or days < 0:
+			raise _fail(
+				rule, f"{where} (date_within) needs 'days', a whole number of days >= 0, got {days!r}"
+			)
+		threshold = date_score(days)
+	elif days is not None:
+		raise _fail(rule, f"{where} has 'days', which only date_within takes")
+	return Condition(tuple(f.strip() for f in fields), match, float(threshold), blank, days)
 
 
 def _parse_rule(i: int, raw: Any) -> Rule:
@@ -187,7 +203,16 @@ def _parse_rule(i: int, raw: Any) -> Rule:
 	conditions = raw.get("conditions")
 	if not isinstance(conditions, list) or not conditions:
 		raise _fail(name, "has no conditions")
-	unknown = set(raw) - {"name", "priority", "action", "conditions", "enabled", "description", "within"}
+	unknown = set(raw) - {
+		"name",
+		"priority",
+		"action",
+		"conditions",
+		"enabled",
+		"description",
+		"within",
+		"kind",
+	}
 	if unknown:
 		raise _fail(name, f"unknown key(s) {', '.join(sorted(unknown))}")
 	within = raw.get("within") or []
@@ -197,7 +222,14 @@ def _parse_rule(i: int, raw: Any) -> Rule:
 		raise _fail(name, f"within must be a list of field names, got {raw.get('within')!r}")
 	within = tuple(dict.fromkeys(f.strip() for f in within))
 	conds = tuple(_parse_condition(name, j, c) for j, c in enumerate(conditions))
-	return Rule(name, conds, priority, action, within)
+	rule = Rule(name, conds, priority, action, within)
+	if any(rule.conditions[j].match in UNBLOCKABLE for j in rule.blocking_conditions):
+		raise _fail(
+			name,
+			"date_within cannot find candidates by itself (it gives no blocking keys): add a condition of "
+			"another match type with blank 'fail' (a name, an address, items) that the rule can block on",
+		)
+	return rule
 
 
 @dataclass
@@ -205,14 +237,22 @@ class RuleSet:
 	rules: tuple[Rule, ...]
 	default_region: str = "CN"
 	placeholders: Placeholders | None = None  # None: the built-in lists
+	smart: tuple[SmartRule, ...] = ()  # rules of kind "smart" (smart.py), kept apart from the condition rules
+	aliases: AliasTable | None = None  # company aliases (aliases.py); installed for the process
 	_signatures: dict[tuple, Condition] = field(default_factory=dict, repr=False)
 	_checks: dict[tuple, Check | None] = field(default_factory=dict, repr=False, compare=False)
 
 	def __post_init__(self) -> None:
 		if self.placeholders is None:
 			self.placeholders = Placeholders()
+		if self.aliases is None:
+			self.aliases = AliasTable()
+		set_aliases(self.aliases)
 		self.rules = tuple(sorted(self.rules, key=lambda r: (r.priority, r.name)))
-		names = [r.name for r in self.rules]
+		self.smart = tuple(sorted(self.smart, key=lambda r: (r.priority, r.name)))
+		for s in self.smart:
+			s.bind(self.default_region, self.placeholders)
+		names = [r.name for r in self.rules] + [s.name for s in self.smart]
 		dupes = {n for n in names if names.count(n) > 1}
 		if dupes:
 			raise RuleError(f"rule {sorted(dupes)[0]!r}: the name is used by more than one rule")
@@ -224,7 +264,9 @@ class RuleSet:
 
 	# ---- JSON --------------------------------------------------------------------------------------
 	@classmethod
-	def from_dict(cls, data: Any) -> RuleSet:
+	def from_dict(cls, data: Any, base: Path | None = None, load_models: bool = True) -> RuleSet:
+		"""``base``: the folder smart rules' model files are relative to; ``load_models=False`` leaves smart
+		rules on their default weights (what ``train`` needs before their model exists)."""
 		if isinstance(data, list):
 			data = {"rules": data}
 		if not isinstance(data, Mapping):
@@ -239,24 +281,35 @@ class RuleSet:
 		if not isinstance(region, str) or (region and (len(region) != 2 or not region.isalpha())):
 			raise RuleError(f"default_region must be a two-letter country code, got {region!r}")
 		placeholders = Placeholders.from_options(options.get("placeholders"))
-		rules = [
-			_parse_rule(i, r)
-			for i, r in enumerate(raw_rules)
-			if not (isinstance(r, Mapping) and r.get("enabled") is False)
-		]
-		if not rules:
+		rules, smart = [], []
+		for i, r in enumerate(raw_rules):
+			if isinstance(r, Mapping) and r.get("enabled") is False:
+				continue
+			if isinstance(r, Mapping) and r.get("kind", "rule") == "smart":
+				smart.append(parse_smart_rule(i, r, base, load_models))
+			elif isinstance(r, Mapping) and r.get("kind", "rule") != "rule":
+				raise RuleError(f"rule #{i + 1}: unknown kind {r.get('kind')!r} (expected rule or smart)")
+			else:
+				rules.append(_parse_rule(i, r))
+		if not rules and not smart:
 			raise RuleError("the rules document has no enabled rules")
-		return cls(tuple(rules), region.upper(), placeholders)
+		aliases = AliasTable.from_option(options.get("aliases"), base)
+		return cls(tuple(rules), region.upper(), placeholders, tuple(smart), aliases)
 
 	def to_dict(self) -> dict:
 		options: dict[str, Any] = {"default_region": self.default_region}
 		if not self.placeholders.is_default:
 			options["placeholders"] = self.placeholders.to_options()
-		return {"options": options, "rules": [r.to_dict() for r in self.rules]}
+		if self.aliases.map:
+			options["aliases"] = [list(p) for p in sorted(self.aliases.map.items())]
+		return {
+			"options": options,
+			"rules": [r.to_dict() for r in self.rules] + [s.to_dict() for s in self.smart],
+		}
 
 	@property
 	def fields(self) -> set[str]:
-		return {f for r in self.rules for f in r.fields}
+		return {f for r in (*self.rules, *self.smart) for f in r.fields}
 
 	def rule(self, name: str) -> Rule:
 		for r in self.rules:
@@ -267,7 +320,7 @@ class RuleSet:
 	def check_columns(self, columns: Iterable[str]) -> None:
 		"""Raises RuleError naming the first rule that uses a column the data does not have."""
 		have = set(columns)
-		for r in self.rules:
+		for r in (*self.rules, *self.smart):
 			missing = sorted(f for f in r.fields if f not in have)
 			if missing:
 				raise _fail(r.name, f"uses unknown column(s) {', '.join(missing)}")
@@ -311,6 +364,10 @@ class RuleSet:
 						continue
 					seen.add((f, norm))
 					out.append(Value(f, part, norm, note))
+		if (
+			getattr(cmp, "merge_values", None) is not None
+		):  # set_overlap: all values of the record are one set
+			out = cmp.merge_values(out)
 		return out
 
 	def placeholder_reason(self, field: str, raw: Any) -> str | None:
@@ -352,6 +409,10 @@ class RuleSet:
 			k = self.rule_keys(r, p, memo)
 			if k:
 				out[r.name] = k
+		for s in self.smart:
+			k = s.record_keys(p.record)
+			if k:
+				out[s.name] = k
 		return out
 
 	def compare_rule(self, rule: Rule, a: Prepared, b: Prepared) -> Match | None:
@@ -403,13 +464,16 @@ class RuleSet:
 		return [m for r in self.rules if (m := self.compare_rule(r, a, b)) is not None]
 
 
-def load_rules(source: str | Path | Mapping | list) -> RuleSet:
-	"""A RuleSet from a path to a JSON file, a JSON string, or already-parsed data."""
+def load_rules(source: str | Path | Mapping | list, load_models: bool = True) -> RuleSet:
+	"""A RuleSet from a path to a JSON file, a JSON string, or already-parsed data. Smart rules' model files
+	are read relative to the rules file (or the current folder)."""
 	if isinstance(source, (Mapping, list)):
-		return RuleSet.from_dict(source)
+		return RuleSet.from_dict(source, None, load_models)
 	text = None
+	base = None
 	if isinstance(source, Path) or (isinstance(source, str) and not source.lstrip().startswith(("{", "["))):
 		path = Path(source)
+		base = path.parent
 		try:
 			text = path.read_text(encoding="utf-8-sig")
 		except FileNotFoundError:
@@ -422,4 +486,4 @@ def load_rules(source: str | Path | Mapping | list) -> RuleSet:
 		data = json.loads(text)
 	except json.JSONDecodeError as e:
 		raise RuleError(f"rules are not valid JSON: {e.msg} at line {e.lineno} column {e.colno}") from None
-	return RuleSet.from_dict(data)
+	return RuleSet.from_dict(data, base, load_models)

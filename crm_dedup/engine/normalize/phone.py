@@ -19,7 +19,10 @@ import phonenumbers
 
 from .text import as_text
 
-_SPLIT = re.compile(r"[/;,，；、|\n]+")
+_SPLIT = re.compile(r"[;,，；、|\n]+")  # list separators: never inside one number
+# a slash may be a list separator ("13612345678 / 13912345678") or sit between area code and number
+# ("212/555-0134", "030/1234567", "010/62345678"): spaced slashes are tried first, then bare ones
+_SLASHES = (re.compile(r"\s+/+\s*|\s*/+\s+"), re.compile(r"/+"))
 _BLANKS = (re.compile(r"\s{2,}"), re.compile(r"\s+"))
 _EXT = re.compile(r"(?:ext\.?|extension|x|转|分机|#)\s*[0-9]{1,6}$", re.IGNORECASE)
 _TRAILING_GROUP = re.compile(r"[\s\-]+[0-9]{1,6}$")  # 010-12345678-8001
@@ -41,29 +44,50 @@ def _digit_count(text: str) -> int:
 	return sum(ch.isdigit() for ch in text)
 
 
+def _plausible(piece: str, minimum: int) -> bool:
+	return _digit_count(piece) >= minimum
+
+
+def _split_if_all(text: str, pattern: re.Pattern, minimum: int) -> list[str] | None:
+	"""The pieces ``pattern`` cuts ``text`` into, or None when it cuts nothing or some piece with digits is
+	too short to be a number by itself (then the separator is part of one number's layout). Pieces without a
+	digit (a word such as 无 or "office") are dropped, so ``13612345678; 无`` is the one number."""
+	cut = pattern.split(text)
+	if len(cut) < 2:
+		return None
+	pieces = [p.strip() for p in cut]
+	pieces = [p for p in pieces if p and any(ch.isdigit() for ch in p)]
+	if not pieces or not all(_plausible(p, minimum) for p in pieces):
+		return None
+	return pieces
+
+
 def split_phones(value: object) -> list[str]:
 	"""One field may hold several numbers: ``13612345678 / 13912345678``, ``13612345678  13912345678``.
 
-	Blanks separate numbers only when every piece they leave is long enough to be a number by itself.
+	A field is split only where every piece it leaves is plausible as a number by itself: list separators
+	(``;`` ``,`` ``、`` ``|``, new lines) need pieces of five digits or more, slashes and blanks seven or
+	more. So ``212/555-0134``, ``030/1234567`` and ``010/62345678`` stay one number (an area code is not a
+	number), while ``030/1234567 / 0171/2345678`` is two.
 	"""
 	text = as_text(value).strip()
 	if not text:
 		return []
 	if text.isalnum():  # no separator or blank at all: one value (the common case)
 		return [text]
+	parts = _split_if_all(text, _SPLIT, _MIN_DIGITS) or [text.strip()]
 	out: list[str] = []
-	for part in _SPLIT.split(text):
-		part = part.strip()
-		if not part:
-			continue
-		for blank in _BLANKS:
-			pieces = blank.split(part)
-			if len(pieces) > 1 and all(_digit_count(p) >= _MIN_SPLIT_DIGITS for p in pieces):
-				out.extend(pieces)
-				break
-		else:
-			out.append(part)
-	return out
+	for part in parts:
+		out.extend(_split_part(part))
+	return [p for p in out if p]
+
+
+def _split_part(part: str) -> list[str]:
+	for pattern in (*_SLASHES, *_BLANKS):
+		pieces = _split_if_all(part, pattern, _MIN_SPLIT_DIGITS)
+		if pieces is not None:
+			return [q for p in pieces for q in _split_part(p)]
+	return [part]
 
 
 def _ascii_digits(text: str) -> str:
