@@ -33,7 +33,12 @@ MATCH_TYPES = {
 	"Email": "email",
 	"ID Code": "id_code",
 	"Fuzzy": "fuzzy",
+	"Fuzzy Tokens": "fuzzy_tokens",
+	"Set Overlap": "set_overlap",
+	"Set Containment": "set_containment",
+	"Date Within": "date_within",
 }
+THRESHOLD_TYPES = ("company_name", "person_name", "fuzzy", "fuzzy_tokens", "set_overlap", "set_containment")
 MATCH_LABELS = {v: k for k, v in MATCH_TYPES.items()}
 BLANKS = {"Not a Match": "fail", "Ignore": "ignore"}
 ACTIONS = {"Block": "block", "Warn": "warn", "Log only": "log"}
@@ -145,8 +150,10 @@ def rule_doc_to_dict(rule: Any) -> dict:
 			"match": match,
 			"blank": BLANKS.get(c.get("blank_handling") or "Not a Match", "fail"),
 		}
-		if match in ("company_name", "person_name", "fuzzy"):
+		if match in THRESHOLD_TYPES:
 			cond["threshold"] = flt(c.get("threshold")) if c.get("threshold") not in (None, "") else 90.0
+		elif match == "date_within":
+			cond["days"] = cint(c.get("days"))
 		conditions.append(cond)
 	out = {
 		"name": rule.get("name") or rule.get("rule_name"),
@@ -191,6 +198,7 @@ def _build_config() -> dict:
 		"override_roles": [],
 		"notify_owner": True,
 		"lock_timeout": 10,
+		"aliases": [],
 	}
 	if not (frappe.db.table_exists("Dedup Rule") and frappe.db.table_exists("Dedup Rule Condition")):
 		return _finish(cfg)
@@ -251,6 +259,12 @@ def _read_settings(cfg: dict) -> None:
 			order_by="idx asc",
 		):
 			cfg["owner_fields"].setdefault(row.ref_doctype, (row.owner_field or "").strip())
+	if frappe.db.table_exists("Dedup Alias"):
+		cfg["aliases"] = [
+			[r.alias, r.canonical]
+			for r in frappe.get_all("Dedup Alias", fields=["alias", "canonical"], order_by="alias asc")
+			if (r.alias or "").strip() and (r.canonical or "").strip()
+		]
 	if frappe.db.table_exists("Dedup Override Role"):
 		cfg["override_roles"] = frappe.get_all(
 			"Dedup Override Role", filters={"parenttype": "Dedup Settings"}, pluck="role"
@@ -263,7 +277,7 @@ def _rule_children(names: list[str]) -> tuple[dict[str, list], dict[str, list]]:
 	for c in frappe.get_all(
 		"Dedup Rule Condition",
 		filters={"parenttype": "Dedup Rule", "parent": ["in", names]},
-		fields=["parent", "fields", "match_type", "threshold", "blank_handling"],
+		fields=["parent", "fields", "match_type", "threshold", "days", "blank_handling"],
 		order_by="idx asc",
 	):
 		conditions[c.parent].append(c)
@@ -334,7 +348,7 @@ def _finish(cfg: dict) -> dict:
 	cfg["targets"] = dict(targets)
 	cfg["touching"] = dict(touching)
 	payload = json.dumps(
-		{k: cfg[k] for k in ("enabled", "region", "rules", "placeholders")},
+		{k: cfg.get(k) for k in ("enabled", "region", "rules", "placeholders", "aliases")},
 		sort_keys=True,
 		ensure_ascii=False,
 		default=str,
@@ -345,7 +359,10 @@ def _finish(cfg: dict) -> dict:
 
 def engine_options(cfg: dict) -> dict:
 	"""The ``options`` of every engine RuleSet built from this configuration."""
-	return {"default_region": cfg["region"], "placeholders": cfg["placeholders"]}
+	options = {"default_region": cfg["region"], "placeholders": cfg["placeholders"]}
+	if cfg.get("aliases"):
+		options["aliases"] = cfg["aliases"]
+	return options
 
 
 def rules_touching(doctype: str) -> list[str]:

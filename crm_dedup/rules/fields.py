@@ -34,8 +34,12 @@ FIELD_TYPES_FOR = {
 	"phone": frozenset({"Data", "Phone", "Small Text", "Text", "Read Only"}),
 	"email": frozenset({"Data", "Small Text", "Text", "Read Only", "Link"}),
 	"id_code": frozenset({"Data", "Small Text", "Read Only", "Link"}),
+	"fuzzy_tokens": TEXT_TYPES | {"Text Editor"},
+	"set_overlap": TEXT_TYPES | {"Table MultiSelect"},
+	"set_containment": TEXT_TYPES | {"Table MultiSelect"},
+	"date_within": frozenset({"Date", "Datetime"}),
 }
-STANDARD_PATHS = {"name": "Data", "owner": "Link"}
+STANDARD_PATHS = {"name": "Data", "owner": "Link", "creation": "Datetime", "modified": "Datetime"}
 
 
 def resolve_path(doctype: str, path: str) -> tuple[Any, str | None]:

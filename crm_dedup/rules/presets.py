@@ -12,7 +12,7 @@ from frappe import _
 
 from crm_dedup.core import scope
 from crm_dedup.core.config import MATCH_TYPES, split_fields
-from crm_dedup.rules.fields import check_condition_field
+from crm_dedup.rules.fields import STANDARD_PATHS, check_condition_field, resolve_path
 
 # ---- presets -----------------------------------------------------------------------------------------
 # field roles -> candidate fieldnames, in order of preference (custom fields are found by label too)
@@ -24,6 +24,9 @@ ROLE_FIELDS = {
 	"uscc": ["tax_id", "uscc", "unified_social_credit_code", "credit_code"],
 	"member_id": ["member_id", "membership_id", "member_no", "loyalty_card_no"],
 	"address": ["address_line1", "primary_address", "address", "address_display", "city"],
+	"project_address": ["project_address", "address_display", "address_line1", "title"],
+	"items": ["items.item_code"],
+	"date": ["transaction_date", "posting_date", "creation"],
 }
 ROLE_LABELS = {
 	"uscc": ("统一社会信用代码", "social credit", "uscc"),
@@ -61,6 +64,23 @@ PRESETS = {
 				[("company", "Company Name", 85), ("contact", "Person Name", 90)],
 			),
 		],
+	},
+	"project": {
+		"label": "Project 报备: address + items within 30 days",
+		# a Warn that needs review: the 八骏 case (different names, same project and products)
+		"rules": [
+			(
+				"project",
+				"Warn",
+				5,
+				[
+					("project_address", "Fuzzy Tokens", 85),
+					("items", "Set Overlap", 60),
+					("date", "Date Within", 30),
+				],
+			),
+		],
+		"needs_review": True,
 	},
 	"ecommerce": {
 		"label": "E-commerce: member id + mobile + email",
@@ -101,6 +121,10 @@ def _fields_for(doctype: str, role: str) -> list[str]:
 				out.append(f"{df.fieldname}.email_id")
 		return list(dict.fromkeys(out))
 	for fieldname in ROLE_FIELDS.get(role, []):
+		if "." in fieldname or fieldname in STANDARD_PATHS:  # child-table paths, creation
+			if resolve_path(doctype, fieldname)[1] is None:
+				return [fieldname]
+			continue
 		df = meta.get_field(fieldname)
 		if df and df.fieldtype not in ("Table", "Table MultiSelect"):
 			return [fieldname]
@@ -153,7 +177,9 @@ def build_preset(preset: str, target_doctype: str, scope_in: dict | None = None)
 				missing.append(role)
 				continue
 			row = {"fields": ", ".join(fields), "match_type": match_type, "blank_handling": "Not a Match"}
-			if threshold:
+			if match_type == "Date Within":
+				row["days"] = threshold  # the window in days
+			elif threshold:
 				row["threshold"] = threshold
 			conditions.append(row)
 		name = f"{target_doctype} {preset.upper()} {title}" + (f" · {label}" if label else "")
@@ -164,6 +190,7 @@ def build_preset(preset: str, target_doctype: str, scope_in: dict | None = None)
 				"action": action,
 				"priority": priority,
 				"conditions": conditions,
+				"needs_review": 1 if spec.get("needs_review") and action == "Warn" else 0,
 				**scoped,
 				"missing": missing,
 				"exists": bool(frappe.db.exists("Dedup Rule", name)),

@@ -54,6 +54,7 @@ frappe.ui.form.on("Dedup Rule", {
 			["b2c", __("B2C")],
 			["dealer", __("Channel dealers")],
 			["ecommerce", __("E-commerce")],
+			["project", __("Project 报备")],
 		];
 		const $row = $(`<div class="mb-3">
 			<span class="text-muted mr-2">${__("Presets")}:</span>

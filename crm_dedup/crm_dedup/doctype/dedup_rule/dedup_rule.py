@@ -74,24 +74,7 @@ class DedupRule(Document):
 			)
 		if not self.conditions:
 			frappe.throw(_("Add at least one condition"), title=_("Invalid rule"))
-		errors = []
-		for row in self.conditions:
-			fields = rule_config.split_fields(row.fields)
-			if not fields:
-				errors.append(_("Condition {0}: choose at least one field").format(row.idx))
-				continue
-			row.fields = ", ".join(fields)
-			match = rule_config.MATCH_TYPES.get(row.match_type)
-			if match in ("company_name", "person_name", "fuzzy"):
-				if row.threshold is None or not 0 < row.threshold <= 100:
-					errors.append(
-						_("Condition {0}: threshold must be between 1 and 100, got {1}").format(
-							row.idx, row.threshold
-						)
-					)
-			for path in fields:
-				if error := check_condition_field(self.target_doctype, path, match):
-					errors.append(_("Condition {0}: {1}").format(row.idx, error))
+		errors = self.condition_errors()
 		rule_fields = {f for row in self.conditions for f in rule_config.split_fields(row.fields)}
 		rule_fields.update(rule_config.rule_doc_to_dict(self).get("within") or ())  # scope fields map too
 		seen = set()
@@ -137,6 +120,31 @@ class DedupRule(Document):
 			RuleSet.from_dict({"rules": [rule_config.rule_doc_to_dict(self)]})
 		except RuleError as e:
 			frappe.throw(str(e), title=_("Invalid rule"))
+
+	def condition_errors(self) -> list[str]:
+		errors: list[str] = []
+		for row in self.conditions:
+			fields = rule_config.split_fields(row.fields)
+			if not fields:
+				errors.append(_("Condition {0}: choose at least one field").format(row.idx))
+				continue
+			row.fields = ", ".join(fields)
+			match = rule_config.MATCH_TYPES.get(row.match_type)
+			if match == "date_within" and (row.days is None or row.days < 0):
+				errors.append(
+					_("Condition {0}: Date Within needs Days, a whole number of days >= 0").format(row.idx)
+				)
+			if match in rule_config.THRESHOLD_TYPES:
+				if row.threshold is None or not 0 < row.threshold <= 100:
+					errors.append(
+						_("Condition {0}: threshold must be between 1 and 100, got {1}").format(
+							row.idx, row.threshold
+						)
+					)
+			for path in fields:
+				if error := check_condition_field(self.target_doctype, path, match):
+					errors.append(_("Condition {0}: {1}").format(row.idx, error))
+		return errors
 
 	# ---- scope -----------------------------------------------------------------------------------------
 	def check_core_permission(self) -> None:

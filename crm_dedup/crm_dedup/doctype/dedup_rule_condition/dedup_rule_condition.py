@@ -14,6 +14,7 @@ class DedupRuleCondition(Document):
 		from frappe.types import DF
 
 		blank_handling: DF.Literal["Not a Match", "Ignore"]
+		days: DF.Int
 		fields: DF.SmallText
 		match_type: DF.Literal[
 			"Exact", "Normalized", "Company Name", "Person Name", "Phone", "Email", "ID Code", "Fuzzy"
