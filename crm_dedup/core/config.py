@@ -140,8 +140,57 @@ def parse_field_map(text: str | None) -> dict[str, list[str]]:
 	return out
 
 
+def _numbers(text: Any) -> list[float]:
+	return [flt(x) for x in re.split(r"[,;\s，；]+", str(text or "")) if x.strip()]
+
+
+def smart_doc_to_dict(rule: Any) -> dict:
+	"""A Dedup Rule of kind Smart as an engine smart rule dict (its stored model inline, if trained)."""
+	comparisons = []
+	for c in rule.get("comparisons") or []:
+		comp: dict[str, Any] = {
+			"name": (c.get("comparison_name") or "").strip(),
+			"fields": split_fields(c.get("fields")),
+			"compare": MATCH_TYPES.get(c.get("compare"), c.get("compare")),
+			"key": bool(cint(c.get("use_for_keys"))) if c.get("use_for_keys") not in (None, "") else True,
+		}
+		for key, label in (("bands", "bands"), ("edits", "edits"), ("days", "days")):
+			if values := _numbers(c.get(label)):
+				comp[key] = [int(v) for v in values] if key in ("edits", "days") else values
+		if flt(c.get("key_threshold")):
+			comp["key_threshold"] = flt(c.get("key_threshold"))
+		comparisons.append(comp)
+	thresholds = {
+		a: flt(rule.get(f"{a}_probability"))
+		for a in ("block", "warn", "log")
+		if flt(rule.get(f"{a}_probability")) > 0
+	}
+	out = {
+		"name": rule.get("name") or rule.get("rule_name"),
+		"kind": "smart",
+		"priority": cint(rule.get("priority")),
+		"comparisons": comparisons,
+		"thresholds": thresholds,
+	}
+	if rule.get("model"):
+		out["model"] = (
+			json.loads(rule.get("model")) if isinstance(rule.get("model"), str) else rule.get("model")
+		)
+	return out
+
+
+def engine_fields(engine_rule: dict) -> list[str]:
+	"""Field paths an engine rule dict reads (conditions, or a smart rule's comparisons, and scope fields)."""
+	out = dict.fromkeys(f for c in engine_rule.get("conditions") or () for f in c["fields"])
+	out.update(dict.fromkeys(f for c in engine_rule.get("comparisons") or () for f in c["fields"]))
+	out.update(dict.fromkeys(engine_rule.get("within") or ()))
+	return list(out)
+
+
 def rule_doc_to_dict(rule: Any) -> dict:
 	"""A Dedup Rule (document or dict with its child rows) as an engine rule dict."""
+	if rule.get("kind") == "Smart":
+		return smart_doc_to_dict(rule)
 	conditions = []
 	for c in rule.get("conditions") or []:
 		match = MATCH_TYPES.get(c.get("match_type"), c.get("match_type"))
@@ -215,6 +264,11 @@ def _build_config() -> dict:
 			"apply_on_edit",
 			"apply_on_import",
 			"is_core",
+			"kind",
+			"block_probability",
+			"warn_probability",
+			"log_probability",
+			"model",
 			"route_to_owner",
 			"needs_review",
 			"applies_when",
@@ -227,7 +281,10 @@ def _build_config() -> dict:
 	if not rule_rows:
 		return _finish(cfg)
 	conditions, crosses = _rule_children([r.name for r in rule_rows])
+	comparisons = _smart_children([r.name for r in rule_rows if r.kind == "Smart"])
 	for r in rule_rows:
+		if r.kind == "Smart":
+			r = frappe._dict({**r, "comparisons": comparisons.get(r.name, [])})
 		rule = _rule_config(cfg, r, conditions.get(r.name, []), crosses.get(r.name, []))
 		if rule is not None:
 			cfg["rules"].append(rule)
@@ -291,6 +348,29 @@ def _rule_children(names: list[str]) -> tuple[dict[str, list], dict[str, list]]:
 		):
 			crosses[c.parent].append(c)
 	return conditions, crosses
+
+
+def _smart_children(names: list[str]) -> dict[str, list]:
+	out = defaultdict(list)
+	if names and frappe.db.table_exists("Dedup Smart Comparison"):
+		for c in frappe.get_all(
+			"Dedup Smart Comparison",
+			filters={"parenttype": "Dedup Rule", "parent": ["in", names]},
+			fields=[
+				"parent",
+				"comparison_name",
+				"fields",
+				"compare",
+				"bands",
+				"edits",
+				"days",
+				"use_for_keys",
+				"key_threshold",
+			],
+			order_by="idx asc",
+		):
+			out[c.parent].append(c)
+	return out
 
 
 def _rule_config(cfg: dict, r: Any, conditions: list, crosses: list) -> dict | None:
@@ -399,7 +479,9 @@ class Compiled:
 		return rs
 
 	def action(self, name: str) -> str:
-		return self.rules[name]["engine"]["action"]
+		return (
+			self.rules[name]["engine"].get("action") or "smart"
+		)  # a smart hit's action is its probability's
 
 	def target_rules(self, doctype: str, event: str | None = None) -> tuple[str, ...]:
 		if not self.enabled:
@@ -426,8 +508,7 @@ class Compiled:
 	def rule_paths(self, name: str) -> list[str]:
 		"""Field paths of its target that one rule reads: conditions, scope fields, search filter."""
 		rule = self.rules[name]
-		out = dict.fromkeys(f for c in rule["engine"]["conditions"] for f in c["fields"])
-		out.update(dict.fromkeys(rule["engine"].get("within") or ()))
+		out = dict.fromkeys(engine_fields(rule["engine"]))
 		out.update(dict.fromkeys(scope.paths(rule["target"], rule["search"])))
 		return list(out)
 
@@ -448,9 +529,7 @@ class Compiled:
 		out: dict[str, None] = {}
 		for name in self.target_rules(doctype, event):
 			rule = self.rules[name]
-			for c in rule["engine"]["conditions"]:
-				out.update(dict.fromkeys(c["fields"]))
-			out.update(dict.fromkeys(rule["engine"].get("within") or ()))
+			out.update(dict.fromkeys(engine_fields(rule["engine"])))
 			out.update(dict.fromkeys(scope.paths(doctype, rule["applies"])))
 		return list(out)
 
@@ -503,11 +582,7 @@ def placeholder_reason(doctype: str, path: str, value: Any) -> str | None:
 	"""Why ``value`` counts as blank in ``doctype``.``path`` (None: a real value): judged by the match types of
 	the enabled rules that read the field, else as text by the built-in and admins' lists."""
 	comp = compiled()
-	names = [
-		n
-		for n in comp.target_rules(doctype)
-		if any(path in c["fields"] for c in comp.rules[n]["engine"]["conditions"])
-	]
+	names = [n for n in comp.target_rules(doctype) if path in engine_fields(comp.rules[n]["engine"])]
 	rs = comp.ruleset(names)
 	if rs is not None:
 		reason = rs.placeholder_reason(path, value)

@@ -60,7 +60,6 @@ def rebuild(rule: str | None = None, commit: bool = True, progress: bool = True)
 def _rebuild_rule(comp: Compiled, rname: str, commit: bool, progress: bool, where: tuple[str, str]) -> int:
 	r = comp.rules[rname]
 	rs = comp.ruleset((rname,))
-	rule = rs.rule(rname)
 	_set_status(rname, _("Rebuilding"), None)
 	frappe.db.sql(f"delete from `{TABLE}` where rule=%s", rname)
 	_commit(commit)
@@ -90,7 +89,7 @@ def _rebuild_rule(comp: Compiled, rname: str, commit: bool, progress: bool, wher
 					rec = map_record(rec, fmap)
 				elif not comp.searchable(rname, rec):
 					continue
-				for k in rs.rule_keys(rule, rs.prepare(rec)):
+				for k in rs.keys(rs.prepare(rec)).get(rname, ()):  # condition or smart rule
 					rows.append((rname, stored_key(k), src, name))
 			rows.sort()
 			insert_rows(rows)

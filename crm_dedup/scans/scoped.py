@@ -20,7 +20,7 @@ from typing import Any
 
 from crm_dedup.core import scope
 from crm_dedup.core.config import ACTION_ORDER, compiled
-from crm_dedup.engine import Match, ScanResult, UnionFind, scan_records
+from crm_dedup.engine import Match, ScanResult, UnionFind, scan_all
 
 
 def _group_key(rule: dict) -> str:
@@ -36,20 +36,19 @@ def scan_step(
 	progress: Callable[[str, int, int], None] | None,
 	skip: set[tuple[str, str]] | None,
 ) -> ScanResult:
-	"""``engine.scan_records`` over ``records`` for the rules ``names`` of ``doctype``, scope filters honoured."""
+	"""``engine.scan_all`` (condition and smart rules) over ``records`` for the rules ``names`` of ``doctype``,
+	scope filters honoured."""
 	comp = compiled()
 	groups: dict[str, list[str]] = defaultdict(list)
 	for n in names:
 		groups[_group_key(comp.rules[n])].append(n)
 	if list(groups) == [""]:
-		return scan_records(
-			comp.ruleset(names), records, progress=progress, total=len(records), skip_pairs=skip
-		)
+		return scan_all(comp.ruleset(names), records, progress=progress, total=len(records), skip_pairs=skip)
 	by_id = {str(rid): rec for rid, rec in records}
 	best: dict[tuple[str, str], Match] = {}
 	stats: Counter = Counter()
 	for g, (key, group) in enumerate(groups.items()):
-		result = scan_records(
+		result = scan_all(
 			comp.ruleset(group),
 			records,
 			progress=_part(progress, g, len(groups)),

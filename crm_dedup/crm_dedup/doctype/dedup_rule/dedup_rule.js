@@ -13,6 +13,13 @@ frappe.ui.form.on("Dedup Rule", {
 		frm.trigger("render_presets");
 		crm_dedup_rule.render_filters(frm);
 		crm_dedup_rule.apply_core_permission(frm);
+		if (!frm.is_new() && frm.doc.kind === "Smart" && crm_dedup_rule.is_manager()) {
+			frm.add_custom_button(__("Train"), () =>
+				frm.call("train_model").then((r) => {
+					frappe.show_alert({ message: r.message, indicator: "blue" });
+				}),
+			);
+		}
 		if (!frm.is_new() && crm_dedup_rule.is_manager()) {
 			frm.add_custom_button(__("Rebuild Index"), () =>
 				frm.call("rebuild_index").then(() => {

@@ -15,6 +15,7 @@ from crm_dedup.core.roles import MANAGER_ROLE, is_manager, require_manager
 from crm_dedup.engine import RuleError, RuleSet
 from crm_dedup.rules import rebuild as index_rebuild
 from crm_dedup.rules.fields import check_condition_field, resolve_path
+from crm_dedup.rules.training import enqueue_training
 
 # a rebuild of up to this many records runs inside the save; larger ones go to a background job
 INLINE_REBUILD_LIMIT = 5000
@@ -33,8 +34,18 @@ class DedupRule(Document):
 		from crm_dedup.crm_dedup.doctype.dedup_rule_cross_check.dedup_rule_cross_check import (
 			DedupRuleCrossCheck,
 		)
+		from crm_dedup.crm_dedup.doctype.dedup_smart_comparison.dedup_smart_comparison import (
+			DedupSmartComparison,
+		)
 
 		action: DF.Literal["Block", "Warn", "Log only"]
+		block_probability: DF.Float
+		comparisons: DF.Table[DedupSmartComparison]
+		kind: DF.Literal["Rules", "Smart"]
+		log_probability: DF.Float
+		model: DF.Code | None
+		model_info: DF.SmallText | None
+		warn_probability: DF.Float
 		applies_when: DF.Code | None
 		apply_on_edit: DF.Check
 		apply_on_import: DF.Check
@@ -72,9 +83,12 @@ class DedupRule(Document):
 				).format(_(self.target_doctype)),
 				title=_("Invalid rule"),
 			)
-		if not self.conditions:
+		if self.kind == "Smart":
+			errors = self.smart_errors()
+		elif not self.conditions:
 			frappe.throw(_("Add at least one condition"), title=_("Invalid rule"))
-		errors = self.condition_errors()
+		else:
+			errors = self.condition_errors()
 		rule_fields = {f for row in self.conditions for f in rule_config.split_fields(row.fields)}
 		rule_fields.update(rule_config.rule_doc_to_dict(self).get("within") or ())  # scope fields map too
 		seen = set()
@@ -120,6 +134,31 @@ class DedupRule(Document):
 			RuleSet.from_dict({"rules": [rule_config.rule_doc_to_dict(self)]})
 		except RuleError as e:
 			frappe.throw(str(e), title=_("Invalid rule"))
+
+	def smart_errors(self) -> list[str]:
+		"""A smart rule: comparisons on fields of the target; no cross checks or same-value scope (yet)."""
+		errors: list[str] = []
+		if not self.comparisons:
+			errors.append(_("Add at least one comparison"))
+		for row in self.comparisons:
+			fields = rule_config.split_fields(row.fields)
+			if not fields:
+				errors.append(_("Comparison {0}: choose at least one field").format(row.idx))
+			row.fields = ", ".join(fields)
+			for path in fields:
+				if error := check_condition_field(
+					self.target_doctype, path, rule_config.MATCH_TYPES.get(row.compare)
+				):
+					errors.append(_("Comparison {0}: {1}").format(row.idx, error))
+		if [c for c in self.cross_checks if c.enabled]:
+			errors.append(_("A smart rule cannot check other DocTypes yet: remove the cross checks"))
+		if (self.search_within or "All records") == rule_config.SAME_VALUES:
+			errors.append(_("A smart rule cannot search within the same values of fields yet"))
+		for action in ("block", "warn", "log"):
+			value = self.get(f"{action}_probability")
+			if value and not 0 < value < 1:
+				errors.append(_("{0} at Probability must be between 0 and 1").format(_(action.title())))
+		return errors
 
 	def condition_errors(self) -> list[str]:
 		errors: list[str] = []
@@ -254,7 +293,7 @@ class DedupRule(Document):
 			{
 				"enabled": self.enabled,
 				"target": self.target_doctype,
-				"rule": rule_config.rule_doc_to_dict(self)["conditions"],
+				"rule": {k: v for k, v in rule_config.rule_doc_to_dict(self).items() if k != "model"},
 				"cross": [(c.other_doctype, c.field_map, c.enabled) for c in self.cross_checks],
 				"within": rule_config.rule_doc_to_dict(self).get("within"),
 				"search": self.search_filter if self.search_within == rule_config.MATCHING_FILTER else None,
@@ -282,6 +321,15 @@ class DedupRule(Document):
 		else:
 			frappe.db.set_value("Dedup Rule", self.name, "index_status", _("Queued"), update_modified=False)
 			index_rebuild.enqueue_rebuild(self.name)
+
+	@frappe.whitelist()
+	def train_model(self) -> str:
+		"""Trains this smart rule in the background (progress on the form)."""
+		require_manager(_("train a smart rule"))
+		if self.kind != "Smart":
+			frappe.throw(_("Only a rule of kind Smart can be trained"), title=_("Not a smart rule"))
+		enqueue_training(self.name)
+		return _("Training queued; progress is shown while it runs.")
 
 	@frappe.whitelist()
 	def rebuild_index(self) -> None:
