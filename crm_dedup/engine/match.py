@@ -14,7 +14,6 @@ from typing import Any
 from rapidfuzz.distance import Indel
 
 from .normalize import (
-	company_core,
 	normalize_email,
 	normalize_id_code,
 	normalize_phone,
@@ -23,7 +22,8 @@ from .normalize import (
 	split_emails,
 	split_phones,
 )
-from .normalize.person import han_chars, readings
+from .normalize.company_parts import company_parts, compare_parts
+from .normalize.person import han_chars
 from .normalize.text import as_text, to_simplified
 
 MATCH_TYPES = ("exact", "normalized", "company_name", "person_name", "phone", "email", "id_code", "fuzzy")
@@ -36,7 +36,8 @@ MAX_VALUES = 50
 MAX_FUZZY_CHARS = 512
 # Bumped whenever the blocking keys of some type change: an index built with older keys must be re-keyed.
 # 7: placeholder values (data/placeholders.json) give no keys; bump it again whenever that file changes.
-KEY_VERSION = 7
+# 8: company names are keyed by their 字号 (normalize.company_parts).
+KEY_VERSION = 8
 # How selective a type's keys are (lower blocks better); used to pick the condition a rule blocks on.
 SELECTIVITY = {
 	"id_code": 0,
@@ -132,15 +133,6 @@ class Phone(Comparator):
 		return (s, "" if s.startswith("+") else "not a valid phone number; digits compared")
 
 
-@lru_cache(maxsize=1024)  # rules blocking on the same name at two thresholds ask twice in a row
-def _pinyin_str(s: str) -> str:
-	out = []
-	for ch in s:
-		r = readings(ch)
-		out.append(r[0] if r else ch)
-	return "".join(out)
-
-
 _MAX_DELETE_KEYS = 40  # longer values get no one-deletion keys (they are not names)
 
 
@@ -205,23 +197,33 @@ def _min_gap_len(threshold: float) -> int:
 
 
 class CompanyName(Comparator):
+	"""Company names by their parts (``normalize.company_parts``): the 字号 first, then the industry words,
+	then regions; keys follow the 字号."""
+
 	def prepare(self, raw, region):
-		core = company_core(raw)
-		return (core, "") if core else None
+		parts = company_parts(raw)
+		return (parts, "") if parts is not None else None
 
 	def compare(self, a, b):
-		if a == b:
-			return Compared(100.0, "same name once legal form and region are set aside")
-		return Compared(ratio(a, b))
+		score, note = compare_parts(a, b)
+		return Compared(score, note)
 
 	def score(self, a, b):
-		return 100.0 if a == b else ratio(a, b)
+		return compare_parts(a, b, with_note=False)[0]
 
 	def keys(self, norm, threshold=100.0):
-		if norm.isascii():
-			return _affix_keys("co", norm, 4, threshold)
-		keys = _typo_keys("co", norm, threshold)
-		keys.append(f"coy:{_pinyin_str(norm)}")  # homophone typos: 金陵 / 金灵
+		core = norm.core
+		if threshold >= 100.0:
+			return [f"cod:{core}"]
+		if core.isascii():
+			keys = _affix_keys("co", core, 4, threshold)
+		else:
+			# the 字号, and its one-character deletions when it has three or more (one typo scores >= 80)
+			brand = norm.brand
+			keys = _delete_keys("cob", brand) if 3 <= len(brand) else [f"cobd:{brand}"]
+			if not norm.industry and len(core) >= 4:  # unparsed: 海湾啤酒 ~ 海湾啤酒销售 (80)
+				keys.append(f"cop:{core[:3]}")
+		keys.append(f"coy:{norm.brand_py}")  # homophone typos: 金陵 / 金灵; Jinling / 金陵
 		return keys
 
 
