@@ -63,7 +63,7 @@ QUERIES = [
 	({"email_id": " WangFang@XihuTea.CN "}, [("C005", "email")]),
 	({"customer_name": "深圳華強電子有限公司", "city": "深圳"}, [("C006", "name+city")]),
 	({"customer_name": "武汉长江物流有限责任公司", "city": ""}, [("C011", "name+city")]),
-	({"customer_name": "青岛海湾啤酒销售有限公司", "contact_person": "Sun Tao"}, [("C017", "name+city")]),
+	({"customer_name": "青岛海湾啤酒销售有限公司", "contact_person": "Sun Tao"}, [("C017", "contact+name")]),
 	({"customer_name": "南京秦淮餐饮有限公司", "city": "南京", "phone_1": "13612345679"}, []),
 	({}, []),
 ]

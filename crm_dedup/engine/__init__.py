@@ -16,10 +16,12 @@ from .normalize import legal_form_suffix, normalize_email, normalize_phone
 from .placeholders import BUILTIN_DIGEST, Placeholders
 from .rules import Condition, Rule, RuleSet, load_rules
 from .scan import ScanResult, UnionFind, iter_keys, scan_records
+from .sets import DEFAULT_SET_THRESHOLD, build_sets, is_strong, size_distribution
 
 __all__ = [
 	"BUILTIN_DIGEST",
 	"DEFAULT_CAP",
+	"DEFAULT_SET_THRESHOLD",
 	"KEY_VERSION",
 	"Condition",
 	"ConditionHit",
@@ -35,8 +37,10 @@ __all__ = [
 	"SQLiteIndex",
 	"ScanResult",
 	"UnionFind",
+	"build_sets",
 	"check_record",
 	"common_values",
+	"is_strong",
 	"iter_keys",
 	"key_hash",
 	"legal_form_suffix",
@@ -44,4 +48,5 @@ __all__ = [
 	"normalize_email",
 	"normalize_phone",
 	"scan_records",
+	"size_distribution",
 ]

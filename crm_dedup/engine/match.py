@@ -217,13 +217,19 @@ class CompanyName(Comparator):
 			return [f"cod:{core}"]
 		if core.isascii():
 			keys = _affix_keys("co", core, 4, threshold)
-		else:
-			# the 字号, and its one-character deletions when it has three or more (one typo scores >= 80)
-			brand = norm.brand
-			keys = _delete_keys("cob", brand) if 3 <= len(brand) else [f"cobd:{brand}"]
-			if not norm.industry and len(core) >= 4:  # unparsed: 海湾啤酒 ~ 海湾啤酒销售 (80)
-				keys.append(f"cop:{core[:3]}")
-		keys.append(f"coy:{norm.brand_py}")  # homophone typos: 金陵 / 金灵; Jinling / 金陵
+			keys.append(f"coy:{norm.brand}")  # Jinling ~ 金陵
+			return keys
+		# the whole name and, when one typo can keep it over the threshold, its one-character deletions;
+		# the 字号 alone (金陵 ~ 金陵餐饮 ~ 金陵销售餐饮); its reading when a homophone can pass (three or more
+		# characters: 康顺远 ~ 康顺元 scores 83, 金陵 ~ 金灵 75)
+		keys = (
+			_delete_keys("co", core)
+			if _min_typo_len(threshold) <= len(core) <= _MAX_DELETE_KEYS
+			else [f"cod:{core}"]
+		)
+		keys.append(f"cob:{norm.brand}")
+		if len(norm.brand) >= 3:
+			keys.append(f"coy:{norm.brand_py}")
 		return keys
 
 

@@ -20,6 +20,10 @@ group: it holds when any value of the group on one record matches any value of t
 
 A placeholder value (无, N/A, 13800138000, test@test.com, see ``placeholders.py``) counts as blank: options
 ``placeholders`` extends or turns off the built-in lists.
+
+Options ``set_threshold`` (default 95; 101 means "Block links only"): a Warn or Log link builds duplicate sets
+when it scores at least this much with no condition passed over as blank; weaker links are "possible" links
+(see ``sets.py``).
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ from .match import (
 	raw_values,
 )
 from .placeholders import Check, Placeholders
+from .sets import DEFAULT_SET_THRESHOLD
 
 ACTIONS = ("block", "warn", "log")
 BLANKS = ("fail", "ignore")
@@ -173,6 +178,7 @@ class RuleSet:
 	rules: tuple[Rule, ...]
 	default_region: str = "CN"
 	placeholders: Placeholders | None = None  # None: the built-in lists
+	set_threshold: float = DEFAULT_SET_THRESHOLD  # a Warn/Log link scoring this much builds duplicate sets
 	_signatures: dict[tuple, Condition] = field(default_factory=dict, repr=False)
 	_checks: dict[tuple, Check | None] = field(default_factory=dict, repr=False, compare=False)
 
@@ -207,6 +213,15 @@ class RuleSet:
 		if not isinstance(region, str) or (region and (len(region) != 2 or not region.isalpha())):
 			raise RuleError(f"default_region must be a two-letter country code, got {region!r}")
 		placeholders = Placeholders.from_options(options.get("placeholders"))
+		set_threshold = options.get("set_threshold", DEFAULT_SET_THRESHOLD)
+		if set_threshold is None:
+			set_threshold = DEFAULT_SET_THRESHOLD
+		if (
+			isinstance(set_threshold, bool)
+			or not isinstance(set_threshold, (int, float))
+			or not 0 <= set_threshold <= 101
+		):
+			raise RuleError(f"set_threshold must be a number from 0 to 101, got {set_threshold!r}")
 		rules = [
 			_parse_rule(i, r)
 			for i, r in enumerate(raw_rules)
@@ -214,12 +229,14 @@ class RuleSet:
 		]
 		if not rules:
 			raise RuleError("the rules document has no enabled rules")
-		return cls(tuple(rules), region.upper(), placeholders)
+		return cls(tuple(rules), region.upper(), placeholders, float(set_threshold))
 
 	def to_dict(self) -> dict:
 		options: dict[str, Any] = {"default_region": self.default_region}
 		if not self.placeholders.is_default:
 			options["placeholders"] = self.placeholders.to_options()
+		if self.set_threshold != DEFAULT_SET_THRESHOLD:
+			options["set_threshold"] = self.set_threshold
 		return {"options": options, "rules": [r.to_dict() for r in self.rules]}
 
 	@property

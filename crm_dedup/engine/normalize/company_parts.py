@@ -19,9 +19,9 @@ from typing import NamedTuple
 
 from rapidfuzz.distance import Indel
 
-from .company import _BRACKETS, _MAX_READ, LEGAL_EN, company_core
+from .company import _BRACKETS, _MAX_READ, LEGAL_EN, core_and_regions
 from .person import readings
-from .text import as_text, fold, strip_punct
+from .text import as_text, fold
 
 # Generic English industry / activity words: what follows the distinctive word of an English name.
 INDUSTRY_EN = frozenset(
@@ -36,9 +36,9 @@ INDUSTRY_EN = frozenset(
 	""".split()
 )
 BRAND_MIN = 80.0  # 字号 scoring lower are different trade names: the whole name scores no more than that
-RELATED_CAP = 92.0  # one name has industry words the other lacks (a short name, 销售 inserted)
+RELATED_CAP = 92.0  # one name has words inserted before the industry (金陵销售餐饮 / 金陵餐饮)
+SHORT_CAP = 85.0  # one name has no industry words at all (金陵 / 金陵餐饮): under a 90 rule, over an 80 one
 REGION_CAP = 85.0  # both names carry a region and the regions differ (same 字号, another registration area)
-HOMOPHONE = 95.0  # 字号 read the same (金陵 / 金灵)
 _MAX_WORDS = 8  # industry words split off one name, at most
 
 
@@ -50,7 +50,6 @@ def _load_words() -> frozenset[str]:
 
 
 TRADE_WORDS = _load_words()
-_TRADE_LENS = tuple(sorted({len(w) for w in TRADE_WORDS}, reverse=True))
 
 
 def _load_levels() -> dict[str, frozenset[str]]:
@@ -105,18 +104,28 @@ class CompanyParts(NamedTuple):
 		return hash(self.core)
 
 
-def _strip_regions(s: str, found: list[str]) -> str:
-	"""Leading region names off ``s`` (collected into ``found``) while at least two characters remain."""
-	changed = True
-	while changed:
-		changed = False
-		for n in range(min(len(s) - 2, 12), 1, -1):
-			head = s[:n]
-			if head in _LEVELS:
-				found.append(head)
+def _lens(words, pick) -> dict[str, tuple[int, ...]]:
+	out: dict[str, set[int]] = {}
+	for w in words:
+		out.setdefault(pick(w), set()).add(len(w))
+	return {ch: tuple(sorted(ns, reverse=True)) for ch, ns in out.items()}
+
+
+_REGION_LENS = _lens(_LEVELS, lambda w: w[0])  # a region name can only start with its first character
+_TRADE_LENS_BY_LAST = _lens(TRADE_WORDS, lambda w: w[-1])
+
+
+def _strip_regions(s: str, found: list[str], keep: int = 2) -> str:
+	"""Leading region names off ``s`` (collected into ``found``), longest first, while ``keep`` characters
+	remain."""
+	while s:
+		for n in _REGION_LENS.get(s[0], ()):
+			if len(s) - n >= keep and s[:n] in _LEVELS:
+				found.append(s[:n])
 				s = s[n:]
-				changed = True
 				break
+		else:
+			break
 	return s
 
 
@@ -124,8 +133,8 @@ def _split_industry(core: str) -> tuple[str, tuple[str, ...]]:
 	"""(字号, industry words): trailing industry words split off, longest first, two characters kept."""
 	words: list[str] = []
 	s = core
-	while len(words) < _MAX_WORDS:
-		for n in _TRADE_LENS:
+	while len(words) < _MAX_WORDS and s:
+		for n in _TRADE_LENS_BY_LAST.get(s[-1], ()):
 			if len(s) - n >= 2 and s[-n:] in TRADE_WORDS:
 				words.append(s[-n:])
 				s = s[:-n]
@@ -161,17 +170,13 @@ def _pinyin(s: str) -> str:
 @lru_cache(maxsize=200_000)
 def company_parts(value: str) -> CompanyParts | None:
 	"""The parts of a company name; None when it has no letters or digits. Never raises."""
-	core = company_core(value)
+	core, prefix, brackets = core_and_regions(value)
 	if not core:
 		return None
-	text = fold(as_text(value)[:_MAX_READ])[:512]
-	regions: list[str] = []
-	for m in _BRACKETS.finditer(text):  # 金陵餐饮(南京)有限公司
-		inner = strip_punct(m.group())
-		if inner in _LEVELS:
-			regions.append(inner)
-	_strip_regions(strip_punct(_BRACKETS.sub(" ", text)), regions)
+	regions = [b for b in brackets if b in _LEVELS]  # 金陵餐饮(南京)有限公司
+	_strip_regions(prefix, regions, keep=0)
 	if core.isascii():
+		text = fold(as_text(value)[:_MAX_READ])[:512]
 		brand, industry = _split_english(_BRACKETS.sub(" ", text))
 		if not brand or brand + "".join(industry) != core:  # punctuation inside words: fall back to the core
 			brand, industry = core, ()
@@ -194,8 +199,10 @@ def brand_score(a: CompanyParts, b: CompanyParts) -> tuple[float, str]:
 	"""How alike two 字号 are (0-100) and why: equal, read the same, or the edit similarity."""
 	if a.brand == b.brand:
 		return 100.0, "same"
-	if a.brand_py == b.brand_py:
-		return HOMOPHONE, "same reading"
+	if not a.brand_py or not b.brand_py:
+		return _ratio(a.brand, b.brand), ""
+	if a.brand_py == b.brand_py:  # an IME slip counts half a typo: 金陵 / 金灵 75, 康顺远 / 康顺元 83
+		return (_ratio(a.brand, b.brand) + 100.0) / 2, "same reading"
 	if a.brand.isascii() != b.brand.isascii():  # Jinling / 金陵
 		s = _ratio(a.brand_py, b.brand_py)
 		return s, "same in pinyin" if s >= 100.0 else "pinyin compared"
@@ -203,11 +210,15 @@ def brand_score(a: CompanyParts, b: CompanyParts) -> tuple[float, str]:
 
 
 def _industry_relation(a: tuple[str, ...], b: tuple[str, ...]) -> str:
+	"""same; one (a name has no industry words); inserted (words before the shared industry: 金陵[销售]餐饮);
+	contained (other words added: 金陵餐饮[管理], 易程科技[煤业]); different."""
 	if a == b:
 		return "same"
 	if not a or not b:
 		return "one"
 	ja, jb = "".join(a), "".join(b)
+	if ja.endswith(jb) or jb.endswith(ja):
+		return "inserted"
 	if set(a) <= set(b) or set(b) <= set(a) or ja in jb or jb in ja:
 		return "contained"
 	return "different"
@@ -233,8 +244,9 @@ def compare_parts(a: CompanyParts, b: CompanyParts, with_note: bool = True) -> t
 	- 字号 scoring under ``BRAND_MIN``: different companies; the score is the lower of the 字号 score and the
 	  whole-name score (long shared industry words cannot lift it).
 	- Same industry: the higher of the whole-name score and the 字号 score.
-	- One name lacks industry words, or its words are part of the other's (金陵 / 金陵餐饮, 金陵餐饮 / 金陵销售
-	  餐饮): the higher of the whole-name score and the 字号 score held to ``RELATED_CAP``.
+	- One name has words inserted between 字号 and industry (金陵餐饮 / 金陵销售餐饮): the higher of the whole-name
+	  score and the 字号 score held to ``RELATED_CAP``; one name has none (金陵 / 金陵餐饮) or more words after
+	  them (金陵餐饮 / 金陵餐饮管理, two companies as often as one): held to ``SHORT_CAP``.
 	- Different industries: the whole-name score.
 	- Both names carry a region and they differ (南宁 / 宜昌): held to ``REGION_CAP``.
 	"""
@@ -253,8 +265,10 @@ def compare_parts(a: CompanyParts, b: CompanyParts, with_note: bool = True) -> t
 			score = min(whole, bs)
 		elif relation == "same":
 			score = max(whole, bs)
-		elif relation in ("one", "contained"):
+		elif relation == "inserted":
 			score = max(whole, min(bs, RELATED_CAP))
+		elif relation in ("one", "contained"):
+			score = max(whole, min(bs, SHORT_CAP))
 		else:
 			score = whole
 		note = ""
@@ -269,7 +283,7 @@ def compare_parts(a: CompanyParts, b: CompanyParts, with_note: bool = True) -> t
 				ind = f"industry {_ind(a.industry)} shared" if a.industry else "no industry words"
 			elif relation == "one":
 				ind = f"industry {_ind(a.industry)} vs {_ind(b.industry)}"
-			elif relation == "contained":
+			elif relation in ("inserted", "contained"):
 				small, big = sorted((_ind(a.industry), _ind(b.industry)), key=len)
 				ind = f"industry {big} includes {small}"
 			else:
