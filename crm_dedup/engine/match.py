@@ -220,8 +220,8 @@ class CompanyName(Comparator):
 			keys.append(f"coy:{norm.brand}")  # Jinling ~ 金陵
 			return keys
 		# the whole name and, when one typo can keep it over the threshold, its one-character deletions;
-		# the 字号 alone (金陵 ~ 金陵餐饮 ~ 金陵销售餐饮); its reading when a homophone can pass (three or more
-		# characters: 康顺远 ~ 康顺元 scores 83, 金陵 ~ 金灵 75)
+		# the 字号 alone (金陵 ~ 金陵餐饮 ~ 金陵销售餐饮); its reading when a homophone can reach 90 (three or more
+		# characters: 康顺远 ~ 康顺元 scores 91.7; two-character 金陵 ~ 金灵 87.5 is found by the deletions)
 		keys = (
 			_delete_keys("co", core)
 			if _min_typo_len(threshold) <= len(core) <= _MAX_DELETE_KEYS

@@ -201,11 +201,11 @@ def brand_score(a: CompanyParts, b: CompanyParts) -> tuple[float, str]:
 		return 100.0, "same"
 	if not a.brand_py or not b.brand_py:
 		return _ratio(a.brand, b.brand), ""
-	if a.brand_py == b.brand_py:  # an IME slip counts half a typo: 金陵 / 金灵 75, 康顺远 / 康顺元 83
-		return (_ratio(a.brand, b.brand) + 100.0) / 2, "same reading"
 	if a.brand.isascii() != b.brand.isascii():  # Jinling / 金陵
 		s = _ratio(a.brand_py, b.brand_py)
 		return s, "same in pinyin" if s >= 100.0 else "pinyin compared"
+	if a.brand_py == b.brand_py:  # an IME slip is a quarter of a typo: 金陵 / 金灵 87.5, 康顺远 / 康顺元 91.7
+		return 100.0 - (100.0 - _ratio(a.brand, b.brand)) / 4, "same reading"
 	return _ratio(a.brand, b.brand), ""
 
 
