@@ -1,6 +1,7 @@
 """``crm-dedup``: the matching engine on CSV files, with an embedded SQLite index.
 
 	crm-dedup scan INPUT.csv --rules RULES.json [--id-column id] [--pairs PAIRS.csv] [--clusters CLUSTERS.csv]
+		[--possible POSSIBLE.csv]
 	crm-dedup scan INPUT.csv --rules RULES.json --report-common [--min-records N] [--limit N] [--json]
 	crm-dedup index INPUT.csv --rules RULES.json --db INDEX.sqlite [--id-column id]
 	crm-dedup check --rules RULES.json --db INDEX.sqlite (--record JSON | --records FILE.jsonl)
@@ -217,9 +218,9 @@ def _short(value: Any, width: int = 40) -> str:
 
 # ---- commands ----------------------------------------------------------------------------------------
 def cmd_scan(args: argparse.Namespace) -> int:
-	if args.report_common and (args.pairs or args.clusters):
+	if args.report_common and (args.pairs or args.clusters or args.possible):
 		raise InputError(
-			"--report-common prints a report instead of scanning: leave out --pairs and --clusters"
+			"--report-common prints a report instead of scanning: leave out --pairs, --clusters and --possible"
 		)
 	if not args.report_common and (args.json or args.min_records is not None or args.limit is not None):
 		raise InputError("--json, --min-records and --limit go with --report-common")
@@ -238,7 +239,11 @@ def cmd_scan(args: argparse.Namespace) -> int:
 		else:
 			print_common(found, len(rows), min_records)
 		return 0
-	with atomic_outputs(args.pairs, args.clusters) as (pairs_file, clusters_file):
+	with atomic_outputs(args.pairs, args.clusters, args.possible) as (
+		pairs_file,
+		clusters_file,
+		possible_file,
+	):
 		progress = Progress(len(rows) >= PROGRESS_MIN_ROWS or args.progress)
 		result = scan_all(rules, rows, progress=progress, total=len(rows))
 		if pairs_file:
@@ -252,15 +257,37 @@ def cmd_scan(args: argparse.Namespace) -> int:
 			for n, members in enumerate(result.clusters, 1):
 				for i in members:
 					w.writerow([i, n])
-	if not args.pairs and not args.clusters:
+		if possible_file:
+			w = csv.writer(possible_file)
+			w.writerow(["id_a", "id_b", "rule", "action", "score", "cluster_a", "cluster_b"])
+			cluster_of = result.cluster_of()
+			for a, b, m in result.possible:
+				w.writerow(
+					[a, b, m.rule, m.action, f"{m.score:.1f}", cluster_of.get(a, ""), cluster_of.get(b, "")]
+				)
+	if not args.pairs and not args.clusters and not args.possible:
 		print_report(result, dict(rows), rules)
 	else:
-		s = result.stats
-		print(
-			f"{s['records']:,} records, {s['pairs']:,} matched pairs, {s['clusters']:,} clusters",
-			file=sys.stderr,
-		)
+		sys.stderr.write(summary(result) + "\n")
 	return 0
+
+
+def summary(result) -> str:
+	"""The closing lines of a scan: counts, the set-size distribution, the largest set, possible links."""
+	s = result.stats
+	lines = [f"{s['records']:,} records, {s['pairs']:,} matched pairs, {s['clusters']:,} clusters"]
+	if s.get("oversized_keys"):
+		lines[0] += f" ({s['oversized_keys']} very common keys compared by neighbourhood only)"
+	if result.clusters:
+		sizes = ", ".join(f"{size}: {count:,}" for size, count in result.size_distribution().items())
+		largest = result.clusters[0]
+		shown = ", ".join(largest[:5]) + (", …" if len(largest) > 5 else "")
+		lines.append(f"set sizes (records: sets): {sizes}; largest set {len(largest)} records ({shown})")
+	lines.append(
+		f"{len(result.possible):,} possible links (weak or cut links, not merged into the sets)"
+		+ (f"; {s['split_links']:,} links cut to split sets" if s.get("split_links") else "")
+	)
+	return "\n".join(lines)
 
 
 def print_report(result, records: dict[str, dict], rules: RuleSet) -> None:
@@ -268,9 +295,15 @@ def print_report(result, records: dict[str, dict], rules: RuleSet) -> None:
 	fields += [f for s in rules.smart for c in s.comparisons for f in c.fields]
 	fields = list(dict.fromkeys(fields))
 	pairs_by_cluster: dict[int, list] = {}
+	possible_by_cluster: dict[int, list] = {}
 	cluster_of = result.cluster_of()
 	for a, b, m in result.pairs:
-		pairs_by_cluster.setdefault(cluster_of[a], []).append((a, b, m))
+		n = cluster_of.get(a)
+		if n is not None and n == cluster_of.get(b):
+			pairs_by_cluster.setdefault(n, []).append((a, b, m))
+	for a, b, m in result.possible:
+		for n in dict.fromkeys(x for x in (cluster_of.get(a), cluster_of.get(b)) if x is not None):
+			possible_by_cluster.setdefault(n, []).append((a, b, m))
 	out = sys.stdout
 	for n, members in enumerate(result.clusters, 1):
 		out.write(f"Cluster {n} ({len(members)} records)\n")
@@ -282,12 +315,12 @@ def print_report(result, records: dict[str, dict], rules: RuleSet) -> None:
 			out.write(
 				f"    {a} ~ {b}: {m.rule} ({m.action}) score {m.score:.0f} — {'; '.join(h.text() for h in m.hits)}\n"
 			)
+		for a, b, m in possible_by_cluster.get(n, []):
+			other = cluster_of.get(b) if cluster_of.get(a) == n else cluster_of.get(a)
+			where = f"cluster {other}" if other else "no cluster"
+			out.write(f"    possible: {a} ~ {b} ({where}): {m.rule} ({m.action}) score {m.score:.0f}\n")
 		out.write("\n")
-	s = result.stats
-	out.write(f"{s['records']:,} records, {s['pairs']:,} matched pairs, {s['clusters']:,} clusters")
-	if s.get("oversized_keys"):
-		out.write(f" ({s['oversized_keys']} very common keys compared by neighbourhood only)")
-	out.write("\n")
+	out.write(summary(result) + "\n")
 
 
 def _width(text: str) -> int:
@@ -551,6 +584,11 @@ def build_parser() -> argparse.ArgumentParser:
 	scan.add_argument("--id-column")
 	scan.add_argument("--pairs", help="write matched pairs here (id_a,id_b,rule,action,score)")
 	scan.add_argument("--clusters", help="write cluster membership here (id,cluster_id)")
+	scan.add_argument(
+		"--possible",
+		help="write possible links here (id_a,id_b,rule,action,score,cluster_a,cluster_b): matched pairs "
+		"whose two records are not in one cluster",
+	)
 	scan.add_argument("--progress", action="store_true", help="show the progress bar even for small files")
 	scan.add_argument(
 		"--report-common",

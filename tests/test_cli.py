@@ -28,7 +28,7 @@ EXPECTED_PAIRS = {
 	("C006", "C007"): "name+city",  # 深圳华强电子 ~ 深圳華強電子 (traditional), same city
 	("C011", "C012"): "name+city",  # 有限公司 ~ 有限责任公司
 	("C013", "C014"): "phones",  # 13012345678 ~ 0086 130 1234 5678
-	("C017", "C018"): "contact+name",  # 孙涛 on both, 海湾啤酒 ~ 海湾啤酒销售 at 80
+	("C017", "C018"): "contact+name",  # 孙涛 on both; 海湾啤酒 ~ 海湾啤酒销售: 字号 same, 销售 after (85)
 }
 ACTIONS = {"phones": "block", "email": "block", "name+city": "warn", "contact+name": "log"}
 
@@ -82,7 +82,7 @@ def test_scan_writes_pairs_and_clusters(tmp_path, capsys):
 	for (a, b), (rule, action, score) in got.items():
 		assert EXPECTED_PAIRS[(a, b) if (a, b) in EXPECTED_PAIRS else (b, a)] == rule
 		assert action == ACTIONS[rule] and 0 < score <= 100
-	assert got[("C017", "C018")][2] == 80.0  # the contact+name rule's weakest condition (company at 80)
+	assert got[("C017", "C018")][2] == 85.0  # the contact+name rule's weakest condition (company at 85)
 	crows = read_rows(clusters)
 	assert crows[0] == ["id", "cluster_id"]
 	cluster_of = dict(crows[1:])
@@ -126,7 +126,53 @@ def test_scan_report_is_readable(capsys):
 	assert out.count("Cluster ") == 6
 	assert "C001: " in out and "customer_name=南京金陵餐饮有限公司" in out
 	assert "C006 ~ C007: name+city (warn) score 100" in out
-	assert out.rstrip().endswith("20 records, 6 matched pairs, 6 clusters")
+	assert out.rstrip().endswith(
+		"20 records, 6 matched pairs, 6 clusters\n"
+		"set sizes (records: sets): 2: 6; largest set 2 records (C001, C002)\n"
+		"0 possible links (weak or cut links, not merged into the sets)"
+	)
+
+
+def test_scan_possible_links_file_and_summary(tmp_path, capsys):
+	"""Three records with one name and one city, one pair of them sharing a phone: the phone pair is a set,
+	the name links (Warn, under the set threshold of 101 here) are possible links to it, never merged."""
+	src = tmp_path / "in.csv"
+	rules = tmp_path / "rules.json"
+	data = json.loads((EXAMPLES / "rules.json").read_text(encoding="utf-8"))
+	data["options"]["set_threshold"] = 101  # only Block links build sets
+	rules.write_text(json.dumps(data), encoding="utf-8")
+	header = "id,customer_name,contact_person,phone_1,phone_2,phone_3,mobile_no,email_id,tax_id,city\n"
+	src.write_text(
+		header
+		+ "1,南京金陵餐饮有限公司,,13612345678,,,,,,南京\n"
+		+ "2,金陵餐饮有限公司,,,,,+86 136 1234 5678,,,南京\n"
+		+ "3,金陵餐饮(南京)有限公司,,,,,,,,南京\n",
+		encoding="utf-8",
+	)
+	clusters, possible = tmp_path / "c.csv", tmp_path / "p.csv"
+	rc, out, err = run(
+		capsys,
+		"scan",
+		src,
+		"--rules",
+		rules,
+		"--id-column",
+		"id",
+		"--clusters",
+		clusters,
+		"--possible",
+		possible,
+	)
+	assert rc == 0 and out == ""
+	assert read_rows(clusters) == [["id", "cluster_id"], ["1", "1"], ["2", "1"]]
+	rows = read_rows(possible)
+	assert rows[0] == ["id_a", "id_b", "rule", "action", "score", "cluster_a", "cluster_b"]
+	assert sorted(r[:2] + r[5:] for r in rows[1:]) == [["1", "3", "1", ""], ["2", "3", "1", ""]]
+	assert "3 records, 3 matched pairs, 1 clusters" in err
+	assert "set sizes (records: sets): 2: 1; largest set 2 records (1, 2)" in err
+	assert "2 possible links" in err
+	rc, out, err = run(capsys, "scan", src, "--rules", rules, "--id-column", "id")
+	assert "possible: 1 ~ 3 (no cluster): name+city (warn) score 100" in out
 
 
 def test_scan_progress_bar_on_stderr(tmp_path, capsys):

@@ -144,7 +144,7 @@ def test_cli_report_common_bad_input_exits_2(tmp_path, capsys):
 	for argv, message in [
 		(
 			["--report-common", "--pairs", str(tmp_path / "p.csv")],
-			"--report-common prints a report instead of scanning: leave out --pairs and --clusters",
+			"--report-common prints a report instead of scanning: leave out --pairs, --clusters and --possible",
 		),
 		(["--min-records", "3"], "--json, --min-records and --limit go with --report-common"),
 		(["--report-common", "--min-records", "1"], "--min-records must be at least 2, got 1"),

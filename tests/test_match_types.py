@@ -111,9 +111,9 @@ def test_company_name_different_companies_do_not_match(a, b):
 
 
 def test_company_name_threshold():
-	# cores 金陵餐饮管理 (6 chars) and 金陵餐饮 (4 chars): two deletions over 10 characters -> Indel
-	# similarity 1 - 2/10 = 80
-	a, b = "金陵餐饮管理有限公司", "南京金陵餐饮有限公司"
+	# 字号 金陵 on both, industries 餐饮店 / 餐饮馆 differ: the whole-name score, cores 金陵餐饮店 and 金陵餐饮馆
+	# (one substitution over 10 characters) -> Indel similarity 1 - 2/10 = 80
+	a, b = "金陵餐饮店", "南京金陵餐饮馆"
 	m = compare(one_rule("company_name", threshold=80), {"v": a}, {"v": b})
 	assert m is not None and m.score == pytest.approx(80.0)
 	assert compare(one_rule("company_name", threshold=81), {"v": a}, {"v": b}) is None
@@ -126,7 +126,7 @@ def test_company_name_explanation_says_why():
 		{"customer_name": "南京金陵餐饮有限公司"},
 		{"customer_name": "金陵餐饮(南京)有限公司"},
 	)
-	assert m.hits[0].note == "same name once legal form and region are set aside"
+	assert m.hits[0].note == "字号 金陵, industry 餐饮: same name once legal form and region are set aside"
 	assert "南京金陵餐饮有限公司" in m.explain and "金陵餐饮(南京)有限公司" in m.explain
 
 

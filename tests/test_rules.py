@@ -209,8 +209,8 @@ def test_explanation_carries_rule_fields_values_match_and_score():
 	)
 	m = compare(
 		rules,
-		{"customer_name": "金陵餐饮管理有限公司", "city": "南京"},
-		{"customer_name": "南京金陵餐饮有限公司", "city": "南京"},
+		{"customer_name": "金陵餐饮店", "city": "南京"},
+		{"customer_name": "南京金陵餐饮馆", "city": "南京"},
 	)
 	d = m.to_dict()
 	assert d["rule"] == "name+city" and d["action"] == "warn" and d["id"] == "B"
@@ -219,19 +219,19 @@ def test_explanation_carries_rule_fields_values_match_and_score():
 	assert name_hit == {
 		"match": "company_name",
 		"field_a": "customer_name",
-		"value_a": "金陵餐饮管理有限公司",
+		"value_a": "金陵餐饮店",
 		"field_b": "customer_name",
-		"value_b": "南京金陵餐饮有限公司",
+		"value_b": "南京金陵餐饮馆",
 		"score": 80.0,
-		"note": "",
+		"note": "字号 金陵 same; industry 餐饮店 ≠ 餐饮馆",
 		"skipped": False,
 	}
 	assert (city_hit["match"], city_hit["score"], city_hit["value_b"]) == ("normalized", 100.0, "南京")
 	for part in (
 		"name+city",
 		"customer_name",
-		"金陵餐饮管理有限公司",
-		"南京金陵餐饮有限公司",
+		"金陵餐饮店",
+		"南京金陵餐饮馆",
 		"company_name 80",
 		"normalized 100",
 	):

@@ -314,11 +314,13 @@ def save_sets(
 def _rows_by_cluster(
 	doctype: str, clusters: list[list[str]], pairs: list[tuple[str, str, Match]]
 ) -> dict[int, list[dict]]:
+	"""The pairs of each cluster: both records in it. A scan's other pairs (possible links between two sets,
+	or to a record in no set) join nothing: the engine builds sets from strong links only."""
 	cluster_of = {m: i for i, c in enumerate(clusters) for m in c}
 	out: dict[int, list[dict]] = defaultdict(list)
 	for a, b, m in pairs:
 		i = cluster_of.get(a)
-		if i is not None:
+		if i is not None and cluster_of.get(b) == i:
 			out[i].append(match_row(doctype, a, b, m))
 	return out
 

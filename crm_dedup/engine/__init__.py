@@ -16,12 +16,14 @@ from .normalize import legal_form_suffix, normalize_email, normalize_phone
 from .placeholders import BUILTIN_DIGEST, Placeholders
 from .rules import Condition, Rule, RuleSet, load_rules
 from .scan import ScanResult, UnionFind, iter_keys, scan_records
+from .sets import DEFAULT_SET_THRESHOLD, build_sets, is_strong, size_distribution
 from .smart import MODEL_FORMAT, SmartMatch, SmartModel, SmartRule, waterfall_text
 from .smart_train import scan_all, smart_scan, train_smart
 
 __all__ = [
 	"BUILTIN_DIGEST",
 	"DEFAULT_CAP",
+	"DEFAULT_SET_THRESHOLD",
 	"KEY_VERSION",
 	"Condition",
 	"ConditionHit",
@@ -41,8 +43,10 @@ __all__ = [
 	"SmartModel",
 	"SmartRule",
 	"UnionFind",
+	"build_sets",
 	"check_record",
 	"common_values",
+	"is_strong",
 	"iter_keys",
 	"key_hash",
 	"legal_form_suffix",
@@ -51,6 +55,7 @@ __all__ = [
 	"normalize_phone",
 	"scan_all",
 	"scan_records",
+	"size_distribution",
 	"smart_scan",
 	"train_smart",
 	"waterfall_text",

@@ -17,7 +17,6 @@ from .aliases import canonical as alias_canonical
 from .aliases import han_pinyin
 from .conditions import NEW_COMPARATORS, NEW_SELECTIVITY
 from .normalize import (
-	company_core,
 	normalize_email,
 	normalize_id_code,
 	normalize_phone,
@@ -26,6 +25,7 @@ from .normalize import (
 	split_emails,
 	split_phones,
 )
+from .normalize.company_parts import company_parts, compare_parts
 from .normalize.person import han_chars, readings
 from .normalize.text import as_text, to_simplified
 
@@ -44,7 +44,8 @@ MAX_FUZZY_CHARS = 512
 # 7: placeholder values (data/placeholders.json) give no keys; bump it again whenever that file changes.
 # 8: a phone field is split into several numbers only where every piece is a number (212/555-0134 is one).
 # 9: company names: aliases, pinyin keys of English/pinyin names (aliases.py).
-KEY_VERSION = 9
+# 10: company names are keyed by their 字号 (normalize.company_parts), with the pinyin keys of 9.
+KEY_VERSION = 10
 # How selective a type's keys are (lower blocks better); used to pick the condition a rule blocks on.
 SELECTIVITY = {
 	"id_code": 0,
@@ -143,6 +144,7 @@ class Phone(Comparator):
 
 @lru_cache(maxsize=1024)  # rules blocking on the same name at two thresholds ask twice in a row
 def _pinyin_str(s: str) -> str:
+	"""The first reading of every Chinese character (other characters as they are)."""
 	out = []
 	for ch in s:
 		r = readings(ch)
@@ -213,31 +215,58 @@ def _min_gap_len(threshold: float) -> int:
 	return n
 
 
+def _same_reading(a: str, b: str) -> bool:
+	"""A Chinese name and its pinyin / English rendering (one side ASCII, its reading the other)."""
+	if a.isascii() == b.isascii():
+		return False
+	return han_pinyin(b if a.isascii() else a) == (a if a.isascii() else b)
+
+
 class CompanyName(Comparator):
+	"""Company names by their parts (``normalize.company_parts``): the 字号 first, then the industry words,
+	then regions; keys follow the 字号."""
+
 	def prepare(self, raw, region):
-		core = company_core(raw)
-		core = alias_canonical(raw, core) if core else core  # aliases, pinyin/English names (aliases.py)
-		return (core, "") if core else None
+		parts = company_parts(raw)
+		if parts is None:
+			return None
+		canonical = alias_canonical(raw, parts.core)  # aliases, pinyin/English names (aliases.py)
+		if canonical and canonical != parts.core:
+			parts = company_parts(canonical) or parts
+		return (parts, "")
 
 	def compare(self, a, b):
-		if a == b:
-			return Compared(100.0, "same name once legal form and region are set aside")
-		if a.isascii() != b.isascii() and han_pinyin(b if a.isascii() else a) == (a if a.isascii() else b):
+		if _same_reading(a.core, b.core):
 			return Compared(100.0, "same name in pinyin / English")
-		return Compared(ratio(a, b))
+		score, note = compare_parts(a, b)
+		return Compared(score, note)
 
 	def score(self, a, b):
-		if a == b:
+		if _same_reading(a.core, b.core):
 			return 100.0
-		if a.isascii() != b.isascii() and han_pinyin(b if a.isascii() else a) == (a if a.isascii() else b):
-			return 100.0
-		return ratio(a, b)
+		return compare_parts(a, b, with_note=False)[0]
 
 	def keys(self, norm, threshold=100.0):
-		if norm.isascii():
-			return [*_affix_keys("co", norm, 4, threshold), f"coy:{norm}"]  # coy: meets a Chinese name
-		keys = _typo_keys("co", norm, threshold)
-		keys.append(f"coy:{_pinyin_str(norm)}")  # homophone typos: 金陵 / 金灵
+		core = norm.core
+		# a Chinese name and its pinyin / English rendering meet under coy:<reading> (aliases.py)
+		reading = f"coy:{core}" if core.isascii() else f"coy:{_pinyin_str(core)}"
+		if threshold >= 100.0:
+			return [f"cod:{core}", reading]
+		if core.isascii():
+			keys = _affix_keys("co", core, 4, threshold)
+			keys += [f"coy:{norm.brand}", reading]  # Jinling ~ 金陵
+			return keys
+		# the whole name and, when one typo can keep it over the threshold, its one-character deletions;
+		# the 字号 alone (金陵 ~ 金陵餐饮 ~ 金陵销售餐饮); its reading when a homophone can reach 90 (three or more
+		# characters: 康顺远 ~ 康顺元 scores 91.7; two-character 金陵 ~ 金灵 87.5 is found by the deletions)
+		keys = (
+			_delete_keys("co", core)
+			if _min_typo_len(threshold) <= len(core) <= _MAX_DELETE_KEYS
+			else [f"cod:{core}"]
+		)
+		keys += [f"cob:{norm.brand}", reading]
+		if len(norm.brand) >= 3:
+			keys.append(f"coy:{norm.brand_py}")
 		return keys
 
 

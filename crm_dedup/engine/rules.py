@@ -24,6 +24,10 @@ Its keys carry the scope, so checks and scans never even look across scopes.
 
 A placeholder value (无, N/A, 13800138000, test@test.com, see ``placeholders.py``) counts as blank: options
 ``placeholders`` extends or turns off the built-in lists.
+
+Options ``set_threshold`` (default 95; 101 means "Block links only"): a Warn or Log link builds duplicate sets
+when it scores at least this much with no condition passed over as blank; weaker links are "possible" links
+(see ``sets.py``).
 """
 
 from __future__ import annotations
@@ -50,6 +54,7 @@ from .match import (
 	raw_values,
 )
 from .placeholders import Check, Placeholders
+from .sets import DEFAULT_SET_THRESHOLD
 from .smart import SmartRule, parse_smart_rule
 
 ACTIONS = ("block", "warn", "log")
@@ -239,6 +244,7 @@ class RuleSet:
 	placeholders: Placeholders | None = None  # None: the built-in lists
 	smart: tuple[SmartRule, ...] = ()  # rules of kind "smart" (smart.py), kept apart from the condition rules
 	aliases: AliasTable | None = None  # company aliases (aliases.py); installed for the process
+	set_threshold: float = DEFAULT_SET_THRESHOLD  # a Warn/Log link scoring this much builds duplicate sets
 	_signatures: dict[tuple, Condition] = field(default_factory=dict, repr=False)
 	_checks: dict[tuple, Check | None] = field(default_factory=dict, repr=False, compare=False)
 
@@ -281,6 +287,15 @@ class RuleSet:
 		if not isinstance(region, str) or (region and (len(region) != 2 or not region.isalpha())):
 			raise RuleError(f"default_region must be a two-letter country code, got {region!r}")
 		placeholders = Placeholders.from_options(options.get("placeholders"))
+		set_threshold = options.get("set_threshold", DEFAULT_SET_THRESHOLD)
+		if set_threshold is None:
+			set_threshold = DEFAULT_SET_THRESHOLD
+		if (
+			isinstance(set_threshold, bool)
+			or not isinstance(set_threshold, (int, float))
+			or not 0 <= set_threshold <= 101
+		):
+			raise RuleError(f"set_threshold must be a number from 0 to 101, got {set_threshold!r}")
 		rules, smart = [], []
 		for i, r in enumerate(raw_rules):
 			if isinstance(r, Mapping) and r.get("enabled") is False:
@@ -294,7 +309,14 @@ class RuleSet:
 		if not rules and not smart:
 			raise RuleError("the rules document has no enabled rules")
 		aliases = AliasTable.from_option(options.get("aliases"), base)
-		return cls(tuple(rules), region.upper(), placeholders, tuple(smart), aliases)
+		return cls(
+			tuple(rules),
+			region.upper(),
+			placeholders,
+			smart=tuple(smart),
+			aliases=aliases,
+			set_threshold=float(set_threshold),
+		)
 
 	def to_dict(self) -> dict:
 		options: dict[str, Any] = {"default_region": self.default_region}
@@ -302,6 +324,8 @@ class RuleSet:
 			options["placeholders"] = self.placeholders.to_options()
 		if self.aliases.map:
 			options["aliases"] = [list(p) for p in sorted(self.aliases.map.items())]
+		if self.set_threshold != DEFAULT_SET_THRESHOLD:
+			options["set_threshold"] = self.set_threshold
 		return {
 			"options": options,
 			"rules": [r.to_dict() for r in self.rules] + [s.to_dict() for s in self.smart],

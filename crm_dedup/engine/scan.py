@@ -28,6 +28,7 @@ from typing import Any
 from .check import LazyValues, key_complete
 from .match import COMPARATORS, FUZZY_TYPES, Comparator, Match
 from .rules import Prepared, RuleSet
+from .sets import build_sets, size_distribution
 
 Progress = Callable[[str, int, int], None]
 PARALLEL_MIN = 50_000  # fewer records are keyed in this process: a worker pool costs more than it saves
@@ -36,12 +37,22 @@ _CHUNK = 5_000
 
 @dataclass
 class ScanResult:
-	pairs: list[tuple[str, str, Match]] = field(default_factory=list)  # (id_a, id_b, match), id_a < id_b
-	clusters: list[list[str]] = field(default_factory=list)  # each sorted, largest first
+	"""``pairs``: every matched pair (id_a, id_b, match), id_a < id_b. ``clusters``: the duplicate sets a person
+	reviews, built from strong links only (``engine.sets``), each sorted, largest first. ``possible``: the
+	matched pairs whose two records are not in one set (weak links, and strong links cut when a set was split):
+	shown with the sets, never merged into them."""
+
+	pairs: list[tuple[str, str, Match]] = field(default_factory=list)
+	clusters: list[list[str]] = field(default_factory=list)
 	stats: dict[str, int] = field(default_factory=dict)
+	possible: list[tuple[str, str, Match]] = field(default_factory=list)
 
 	def cluster_of(self) -> dict[str, int]:
 		return {i: n for n, members in enumerate(self.clusters, 1) for i in members}
+
+	def size_distribution(self) -> dict[int, int]:
+		"""{set size: number of sets}, smallest size first."""
+		return size_distribution(self.clusters)
 
 
 class UnionFind:
@@ -265,14 +276,17 @@ def _scan(rules, records, cap, window, progress, total, skip_pairs, workers) -> 
 	result = ScanResult()
 	uf = UnionFind()
 	compared = _judge_pairs(judge, pairs.pair_list, uf, result, progress, total_buckets)
-	result.clusters = _clusters(uf, ids)
 	result.pairs.sort(key=lambda t: (_sort_id(t[0]), _sort_id(t[1])))
+	result.clusters, result.possible, cut = build_sets(result.pairs, rules.set_threshold)
 	result.stats = {
 		"records": len(items),
 		"compared": compared,
 		"pairs": len(result.pairs),
 		"clusters": len(result.clusters),
 		"oversized_keys": pairs.oversized,
+		"largest_set": max((len(c) for c in result.clusters), default=0),
+		"possible": len(result.possible),
+		"split_links": cut,
 	}
 	return result
 
@@ -530,13 +544,3 @@ def _judge_pairs(
 	if progress:
 		progress("compare", total_buckets, total_buckets)
 	return compared
-
-
-def _clusters(uf: UnionFind, ids: list[str]) -> list[list[str]]:
-	"""Step 5: the union-find's groups of two or more, each sorted, largest first."""
-	groups: dict[int, list[str]] = defaultdict(list)
-	for i in list(uf.parent):
-		groups[uf.find(i)].append(ids[i])
-	clusters = [sorted(g, key=_sort_id) for g in groups.values() if len(g) > 1]
-	clusters.sort(key=lambda g: (-len(g), _sort_id(g[0])))
-	return clusters

@@ -35,7 +35,8 @@ from typing import Any
 from .errors import InputError
 from .match import KEY_VERSION, Match
 from .rules import RuleSet
-from .scan import ScanResult, UnionFind, _sort_id, scan_records
+from .scan import ScanResult, _sort_id, scan_records
+from .sets import build_sets
 from .smart import MIN_PROB, LevelParams, SmartModel, SmartRule, default_model, probability_of
 
 Progress = Callable[[str, int, int], None]
@@ -492,16 +493,11 @@ def scan_all(
 			if old is None or m.sort_key() < old[2].sort_key():
 				best[(a, b)] = (a, b, m)
 	result.pairs = sorted(best.values(), key=lambda t: (_sort_id(t[0]), _sort_id(t[1])))
-	index = {rid: k for k, (rid, _) in enumerate(records)}
-	uf = UnionFind()
-	for a, b, _ in result.pairs:
-		uf.union(index[a], index[b])
-	groups: dict[int, list] = defaultdict(list)
-	for i in list(uf.parent):
-		groups[uf.find(i)].append(records[i][0])
-	clusters = [sorted(g, key=_sort_id) for g in groups.values() if len(g) > 1]
-	clusters.sort(key=lambda g: (-len(g), _sort_id(g[0])))
-	result.clusters = clusters
+	# the sets from strong links only, as scan_records builds them (engine.sets)
+	result.clusters, result.possible, cut = build_sets(result.pairs, rules.set_threshold)
 	result.stats["pairs"] = len(result.pairs)
-	result.stats["clusters"] = len(clusters)
+	result.stats["clusters"] = len(result.clusters)
+	result.stats["largest_set"] = max((len(c) for c in result.clusters), default=0)
+	result.stats["possible"] = len(result.possible)
+	result.stats["split_links"] = cut
 	return result

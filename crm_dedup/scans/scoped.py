@@ -8,7 +8,7 @@ not know: the rules that have them are scanned in groups (one per distinct pair 
 by such a group is kept only when one record could have been the new record and the other one the rule
 searches — (applies(a) and searchable(b)) or (applies(b) and searchable(a)). A pair several groups find keeps
 its strictest match (Block before Warn before Log only, then priority and score), and the sets are rebuilt from
-the kept pairs, so a scan never pairs two records that no rule's scope would compare.
+the kept pairs (strong links only, ``engine.sets``), so a scan never pairs two records that no rule's scope would compare.
 """
 
 from __future__ import annotations
@@ -16,11 +16,10 @@ from __future__ import annotations
 import json
 from collections import Counter, defaultdict
 from collections.abc import Callable
-from typing import Any
 
 from crm_dedup.core import scope
 from crm_dedup.core.config import ACTION_ORDER, compiled
-from crm_dedup.engine import Match, ScanResult, UnionFind, scan_all
+from crm_dedup.engine import Match, ScanResult, build_sets, scan_all
 
 
 def _group_key(rule: dict) -> str:
@@ -64,9 +63,16 @@ def scan_step(
 			if old is None or _strength(m) < _strength(old):
 				best[(a, b)] = m
 	pairs = [(a, b, m) for (a, b), m in sorted(best.items())]
-	clusters = _clusters(pairs)
-	stats.update(pairs=len(pairs), clusters=len(clusters))
-	return ScanResult(pairs=pairs, clusters=clusters, stats=dict(stats))
+	# sets from strong links only (engine.sets), as an ungated scan builds them
+	clusters, possible, cut = build_sets(pairs, compiled().ruleset(names).set_threshold)
+	stats.update(
+		pairs=len(pairs),
+		clusters=len(clusters),
+		largest_set=max((len(c) for c in clusters), default=0),
+		possible=len(possible),
+		split_links=cut,
+	)
+	return ScanResult(pairs=pairs, clusters=clusters, possible=possible, stats=dict(stats))
 
 
 def _strength(m: Match) -> tuple:
@@ -90,19 +96,6 @@ def _gate(doctype: str, rule: dict, by_id: dict[str, dict]) -> Callable[[str, st
 		return (app_a and in_b) or (app_b and in_a)
 
 	return keep
-
-
-def _clusters(pairs: list[tuple[str, str, Any]]) -> list[list[str]]:
-	ids: dict[str, int] = {}
-	uf = UnionFind()
-	for a, b, _m in pairs:
-		uf.union(ids.setdefault(a, len(ids)), ids.setdefault(b, len(ids)))
-	groups: dict[int, list[str]] = defaultdict(list)
-	for rid, i in ids.items():
-		groups[uf.find(i)].append(rid)
-	out = [sorted(g) for g in groups.values() if len(g) > 1]
-	out.sort(key=lambda g: (-len(g), g[0]))
-	return out
 
 
 def _part(progress: Callable | None, part: int, parts: int) -> Callable | None:

@@ -169,14 +169,23 @@ def _strip_region_prefix(s: str) -> str:
 @lru_cache(maxsize=200_000)
 def company_core(value: str) -> str:
 	"""The distinctive part of a company name, folded (see module docstring). Never raises."""
+	return core_and_regions(value)[0]
+
+
+def core_and_regions(value: str) -> tuple[str, str, tuple[str, ...]]:
+	"""(core as ``company_core`` gives it, the region prefix stripped from it, bracketed parts) of a name;
+	the two last, folded and without punctuation, are what ``company_parts`` reads the regions from."""
 	value = as_text(value)[:_MAX_READ]
 	text = fold(value)
 	if not text:
-		return ""
+		return "", "", ()
 	text = text[:512]
-	unbracketed = _BRACKETS.sub(" ", text)
-	if strip_punct(unbracketed):
-		text = unbracketed
+	brackets: tuple[str, ...] = ()
+	if _BRACKETS.search(text):
+		brackets = tuple(strip_punct(m) for m in _BRACKETS.findall(text))
+		unbracketed = _BRACKETS.sub(" ", text)
+		if strip_punct(unbracketed):
+			text = unbracketed
 	tokens = _TOKEN.findall(text)
 	while len(tokens) > 1 and tokens[-1].isascii() and tokens[-1] in LEGAL_EN:
 		tokens.pop()
@@ -184,8 +193,10 @@ def company_core(value: str) -> str:
 		tokens.pop(0)
 	s = strip_punct("".join(tokens))
 	s = _strip_legal_suffix(_cut_branch(s))
-	s = _strip_region_prefix(s)
-	return s or normalize_text(value)
+	core = _strip_region_prefix(s)
+	if not core:
+		return normalize_text(value), "", brackets
+	return core, s[: len(s) - len(core)], brackets
 
 
 _EN_GAP = frozenset(" .,")  # what may stand between and after the tokens of an English legal form (folded)
