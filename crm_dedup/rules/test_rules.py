@@ -74,7 +74,7 @@ class TestRuleForm(DedupTestCase):
 		customer_fields = {o["value"]: o for o in api.field_options("Customer")}
 		self.assertEqual(customer_fields["phone_1"]["custom"], 1)
 		presets = {p["preset"]: p for p in api.get_presets("Customer")}
-		self.assertEqual(set(presets), {"b2b", "b2c", "dealer", "ecommerce"})
+		self.assertEqual(set(presets), {"b2b", "b2c", "dealer", "ecommerce", "project"})
 		b2b = {r["rule_name"]: r for r in presets["b2b"]["rules"]}
 		uscc = b2b["Customer B2B 统一社会信用代码"]
 		self.assertEqual(uscc["conditions"][0]["fields"], "tax_id")
