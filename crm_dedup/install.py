@@ -41,6 +41,10 @@ def _setup() -> None:
 def _setup_ownership() -> None:
 	"""The public-pool fields on every DocType with an ownership policy (kept after a migrate), and the alert
 	switches on (a Single stores no row for a field added later, which would read as off)."""
+	if not frappe.db.sql(
+		"select 1 from `tabSingles` where doctype='Dedup Settings' and field='set_threshold'"
+	):
+		frappe.db.set_single_value("Dedup Settings", "set_threshold", 95)
 	for field in ("alert_routed", "alert_release", "alert_claim", "alert_dispute"):
 		if not frappe.db.sql("select 1 from `tabSingles` where doctype='Dedup Settings' and field=%s", field):
 			frappe.db.set_single_value("Dedup Settings", field, 1)

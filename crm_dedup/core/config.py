@@ -298,6 +298,8 @@ def _read_settings(cfg: dict) -> None:
 	cfg["region"] = (settings.get("default_phone_region") or DEFAULT_REGION).strip().upper()
 	cfg["notify_owner"] = bool(cint(settings.get("notify_owner", 1)))
 	cfg["lock_timeout"] = cint(settings.get("lock_timeout")) or 10
+	if settings.get("set_threshold") not in (None, ""):
+		cfg["set_threshold"] = min(101.0, max(0.0, flt(settings.get("set_threshold"))))
 	if frappe.db.table_exists("Dedup Placeholder"):
 		rows = frappe.get_all(
 			"Dedup Placeholder",
@@ -428,7 +430,7 @@ def _finish(cfg: dict) -> dict:
 	cfg["targets"] = dict(targets)
 	cfg["touching"] = dict(touching)
 	payload = json.dumps(
-		{k: cfg.get(k) for k in ("enabled", "region", "rules", "placeholders", "aliases")},
+		{k: cfg.get(k) for k in ("enabled", "region", "rules", "placeholders", "aliases", "set_threshold")},
 		sort_keys=True,
 		ensure_ascii=False,
 		default=str,
@@ -442,6 +444,8 @@ def engine_options(cfg: dict) -> dict:
 	options = {"default_region": cfg["region"], "placeholders": cfg["placeholders"]}
 	if cfg.get("aliases"):
 		options["aliases"] = cfg["aliases"]
+	if cfg.get("set_threshold") is not None:
+		options["set_threshold"] = cfg["set_threshold"]
 	return options
 
 

@@ -10,6 +10,7 @@ and absorbs the others).
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
@@ -20,7 +21,7 @@ from frappe.utils import cint, flt, now_datetime
 from crm_dedup.core.config import ACTION_LABELS, compiled
 from crm_dedup.core.owners import owners_of
 from crm_dedup.core.pairs import is_not_duplicate
-from crm_dedup.engine import Match
+from crm_dedup.engine import Match, is_strong
 
 SET_DOCTYPE = "Duplicate Set"
 MEMBER_DOCTYPE = "Duplicate Set Member"
@@ -41,7 +42,9 @@ SET_FIELDS = (
 	"scan",
 	"last_seen",
 	"first_seen",
+	"possible_links",
 )
+MAX_POSSIBLE = 50  # possible links kept on one set
 MEMBER_FIELDS = ("member_doctype", "member_name", "member_title", "record_owner", "record_created")
 PAIR_FIELDS = (
 	"doctype_a",
@@ -267,6 +270,9 @@ def save_sets(
 	adds to the sets and replaces only the pairs of its own rules."""
 	now = now_datetime()
 	by_member, current = open_sets(doctype)
+	weak_joins: list[list[str]] = []
+	if not full:
+		clusters, weak_joins = _without_weak_joins(rule_names, clusters, pairs, by_member)
 	plan = _Plan(clusters, by_member)
 	touched = plan.touched_sets()
 	old_pairs = set_pairs(touched)
@@ -275,6 +281,7 @@ def save_sets(
 		wanted += [m for s in touched for m in current.get(s, {}).get("members", ())]
 	info = owners_of(doctype, wanted)
 	rows_of = _rows_by_cluster(doctype, clusters, pairs)
+	possible_of = possible_links(clusters, pairs)
 
 	new_sets: list[dict] = []
 	updates: list[dict] = []
@@ -287,6 +294,9 @@ def save_sets(
 				members += [m for m in sorted(current.get(s, {}).get("members", ())) if m not in members]
 		rows = _kept_rows(extra, old_pairs, set(members), full, set(rule_names))
 		data = set_values(doctype, members, best_per_pair(rows_of.get(i, []) + rows), info, scan, now)
+		data["possible_links"] = (
+			json.dumps(possible_of.get(i, []), ensure_ascii=False) if possible_of.get(i) else None
+		)
 		if not target:
 			data["first_seen"] = now
 			new_sets.append(data)
@@ -302,6 +312,7 @@ def save_sets(
 	_resolve(stale, now)
 	_seen_again(unchanged, scan, now)
 	write_sets(new_sets, updates, now)
+	_attach_possible(weak_joins, pairs, by_member)
 	return {
 		"new": len(new_sets),
 		"updated": len(updates),
@@ -309,6 +320,73 @@ def save_sets(
 		"resolved": len(stale),
 		"merged_sets": len(plan.absorbed),
 	}
+
+
+def _without_weak_joins(
+	rule_names: list[str], clusters: list[list[str]], pairs: list[tuple[str, str, Match]], by_member: dict
+) -> tuple[list[list[str]], list[list[str]]]:
+	"""A partial scan (one rule) must not chain sets either: a cluster it holds together by weak links only (two
+	records paired by a Warn / Log link, engine.sets) joins no existing open set; its link stays a possible one."""
+	threshold = compiled().ruleset(rule_names).set_threshold
+	where = {m: i for i, c in enumerate(clusters) for m in c}
+	strong = {
+		where[a] for a, b, m in pairs if a in where and where.get(b) == where[a] and is_strong(m, threshold)
+	}
+	kept, dropped = [], []
+	for i, c in enumerate(clusters):
+		(kept if i in strong or not any(m in by_member for m in c) else dropped).append(c)
+	return kept, dropped
+
+
+def _attach_possible(dropped: list[list[str]], pairs: list[tuple[str, str, Match]], by_member: dict) -> None:
+	"""The weak links of dropped clusters, as possible links of the open sets their members are in."""
+	if not dropped:
+		return
+	singles = [m for c in dropped for m in c]
+	inside = [p for p in pairs if any(p[0] in c and p[1] in c for c in dropped)]
+	by_set: dict[str, list[dict]] = defaultdict(list)
+	for i, found in possible_links([[m] for m in singles], inside).items():
+		if (s := by_member.get(singles[i])) is not None:
+			by_set[s] += [{**x, "other_in_set": x["other"] in by_member} for x in found]
+	for name, found in by_set.items():
+		have = json.loads(frappe.db.get_value(SET_DOCTYPE, name, "possible_links") or "[]")
+		seen = {(x["member"], x["other"], x["rule"]) for x in have}
+		have += [x for x in found if (x["member"], x["other"], x["rule"]) not in seen]
+		have.sort(key=lambda x: (-x["score"], x["member"], x["other"]))
+		frappe.db.set_value(
+			SET_DOCTYPE,
+			name,
+			"possible_links",
+			json.dumps(have[:MAX_POSSIBLE], ensure_ascii=False),
+			update_modified=False,
+		)
+
+
+def possible_links(clusters: list[list[str]], pairs: list[tuple[str, str, Match]]) -> dict[int, list[dict]]:
+	"""{cluster index: matches of its members with records outside it}: the weak links a reviewer sees with the
+	set (engine.sets keeps them out of the set), strongest first, at most MAX_POSSIBLE a set."""
+	where = {m: i for i, c in enumerate(clusters) for m in c}
+	out: dict[int, list[dict]] = defaultdict(list)
+	for a, b, m in pairs:
+		ca, cb = where.get(a), where.get(b)
+		if ca == cb:
+			continue
+		for mine, other, c_other, c_mine in ((a, b, cb, ca), (b, a, ca, cb)):
+			if c_mine is not None:
+				out[c_mine].append(
+					{
+						"member": mine,
+						"other": other,
+						"other_in_set": c_other is not None,
+						"rule": m.rule,
+						"action": m.action,
+						"score": round(float(m.score), 1),
+					}
+				)
+	for links in out.values():
+		links.sort(key=lambda x: (-x["score"], x["member"], x["other"]))
+		del links[MAX_POSSIBLE:]
+	return out
 
 
 def _rows_by_cluster(

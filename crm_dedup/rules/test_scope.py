@@ -20,7 +20,7 @@ from crm_dedup.core.errors import DedupDuplicateError, DedupWarning
 from crm_dedup.core.lookup import find_duplicates
 from crm_dedup.rules.api import create_preset
 from crm_dedup.scans.start import enqueue_scan
-from crm_dedup.testing import MANAGER, DedupTestCase, han_suffix
+from crm_dedup.testing import MANAGER, DedupTestCase, han_suffix, random_mobile
 
 NAME = [{"fields": "customer_name", "match_type": "Company Name", "threshold": 90}]
 WITHIN_TERRITORY = {"search_within": "Same values of fields", "scope_fields": "territory"}
@@ -351,3 +351,49 @@ class TestRuleScope(DedupTestCase):
 			with self.subTest(extra=extra), self.assertRaises(frappe.ValidationError) as ctx:
 				self.make_rule(f"bad {text}", "Customer", "Block", NAME, **extra)
 			self.assertIn(text, str(ctx.exception))
+
+
+class TestSetsFromStrongLinks(DedupTestCase):
+	def test_weak_links_are_shown_as_possible_links_and_merge_nothing(self):
+		phone = random_mobile()
+		sfx = han_suffix(3)
+		phone_rule = self.make_rule(
+			"phone", "Customer", "Block", [{"fields": "phone_1, phone_2", "match_type": "Phone"}]
+		)
+		name_rule = self.make_rule(
+			"name",
+			"Customer",
+			"Warn",
+			[{"fields": "customer_name", "match_type": "Company Name", "threshold": 90}],
+		)
+		frappe.flags.ignore_dedup = True
+		try:
+			a = self.customer(f"金陵{sfx}餐饮有限公司", phone_1=phone)
+			b = self.customer(f"东方{sfx}物流有限公司", phone_2=phone)  # the same phone: a strong link
+			c = self.customer(f"金陵{sfx}销售餐饮有限公司")  # words inserted: a weak link to a (92 < 95)
+		finally:
+			frappe.flags.ignore_dedup = False
+		for rule in (phone_rule, name_rule):
+			scan = frappe.get_doc(
+				{"doctype": "Dedup Scan", "scan_doctype": "Customer", "rule": rule}
+			).insert()
+			self.cleanup.append(("Dedup Scan", scan.name))
+			frappe.flags.crm_dedup_scan_now = True
+			try:
+				enqueue_scan(scan)
+			finally:
+				frappe.flags.crm_dedup_scan_now = False
+		sets = {
+			s.parent
+			for s in frappe.get_all(
+				"Duplicate Set Member", {"member_name": ["in", [a.name, b.name, c.name]]}, ["parent"]
+			)
+		}
+		for s in sets:
+			self.cleanup.append(("Duplicate Set", s))
+		doc = frappe.get_doc(
+			"Duplicate Set", frappe.db.get_value("Duplicate Set Member", {"member_name": a.name}, "parent")
+		)
+		self.assertEqual(sorted(m.member_name for m in doc.members), sorted([a.name, b.name]))
+		links = json.loads(doc.possible_links or "[]")
+		self.assertIn((a.name, c.name, name_rule), [(x["member"], x["other"], x["rule"]) for x in links])

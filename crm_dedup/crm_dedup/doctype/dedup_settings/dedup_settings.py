@@ -47,6 +47,7 @@ class DedupSettings(Document):
 		query_rate_limit: DF.Int
 		scan_doctypes: DF.SmallText | None
 		scan_frequency: DF.Literal["Never", "Daily", "Weekly"]
+		set_threshold: DF.Float
 	# end: auto-generated types
 
 	def validate(self) -> None:
@@ -61,6 +62,8 @@ class DedupSettings(Document):
 		self.default_phone_region = region or "CN"
 		if self.query_rate_limit is not None and self.query_rate_limit < 0:
 			frappe.throw(_("Queries per User per Hour cannot be negative"), title=_("Invalid settings"))
+		if self.set_threshold is not None and not 0 <= self.set_threshold <= 101:
+			frappe.throw(_("Set Threshold must be between 0 and 101"), title=_("Invalid settings"))
 		if self.lock_timeout is not None and self.lock_timeout < 0:
 			frappe.throw(_("Lock Wait cannot be negative"), title=_("Invalid settings"))
 		seen = set()

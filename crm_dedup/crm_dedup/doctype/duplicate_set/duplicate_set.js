@@ -137,6 +137,30 @@ frappe.ui.form.on("Duplicate Set", {
 				</tr>`;
 			})
 			.join("");
+		let possible = [];
+		try {
+			possible = JSON.parse(frm.doc.possible_links || "[]") || [];
+		} catch (e) {
+			possible = [];
+		}
+		frm.get_field("possible_html").$wrapper.html(
+			possible.length
+				? `<p class="text-muted small">${__(
+						"Possible links: weaker matches with records outside this set. They are shown, never merged into it.",
+				  )}</p>
+				<table class="table table-bordered table-sm"><thead><tr>
+					<th>${__("Member")}</th><th>${__("Possible duplicate")}</th><th>${__("Rule")}</th><th>${__("Score")}</th>
+				</tr></thead><tbody>${possible
+					.map(
+						(p) => `<tr><td>${esc(p.member)}</td><td><a href="/app/${frappe.router.slug(
+							frm.doc.ref_doctype,
+						)}/${encodeURIComponent(p.other)}">${esc(p.other)}</a>${
+							p.other_in_set ? ` <span class="text-muted small">(${__("in another set")})</span>` : ""
+						}</td><td>${esc(p.rule)} · ${esc(__(p.action))}</td><td>${esc(p.score)}</td></tr>`,
+					)
+					.join("")}</tbody></table>`
+				: "",
+		);
 		frm.get_field("members_html").$wrapper.html(`
 			<table class="table table-bordered table-sm">
 				<thead><tr>
