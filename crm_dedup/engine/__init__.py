@@ -16,6 +16,7 @@ from .normalize import legal_form_suffix, normalize_email, normalize_phone
 from .placeholders import BUILTIN_DIGEST, Placeholders
 from .rules import Condition, Rule, RuleSet, load_rules
 from .scan import ScanResult, UnionFind, iter_keys, scan_records
+from .store import RowStream, StrArray
 
 __all__ = [
 	"BUILTIN_DIGEST",
@@ -31,9 +32,11 @@ __all__ = [
 	"Placeholders",
 	"Rule",
 	"RuleError",
+	"RowStream",
 	"RuleSet",
 	"SQLiteIndex",
 	"ScanResult",
+	"StrArray",
 	"UnionFind",
 	"check_record",
 	"common_values",

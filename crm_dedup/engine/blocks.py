@@ -1,0 +1,205 @@
+"""Blocking by sorted key hashes: (key hash, record index) arrays -> candidate pairs, without a dict of lists.
+
+Per rule, every record's blocking keys arrive as 64-bit hashes with the record's index (``KeySink``). Sorting
+them (numpy ``lexsort``) lines up the records sharing a key; a run of equal hashes is a bucket. A bucket of
+two to ``cap`` records gives all its pairs (made with array arithmetic, in record order); a larger one (a
+placeholder-like value) pairs each record with its next ``window`` in id order, as before, and marks its
+records "loose" for that rule. Pairs are coded ``a * count + b`` (a < b); the codes of all rules are sorted
+once, and a pair found by several rules carries the OR of their bits.
+
+Memory: 12 bytes a key while keys are collected (hash + index), the sort of one rule at a time on top, and
+9 bytes a candidate pair: no Python object per key or per pair.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+_PAIR_BATCH = 4_000_000  # pairs made at once from the buckets of one rule (bounds the temporary arrays)
+
+
+class KeySink:
+	"""Per rule: key hashes (int64) and record indexes (int32), appended chunk by chunk."""
+
+	def __init__(self, n_rules: int) -> None:
+		self._hashes: list[list[np.ndarray]] = [[] for _ in range(n_rules)]
+		self._records: list[list[np.ndarray]] = [[] for _ in range(n_rules)]
+
+	def add(self, rule: int, hashes: np.ndarray, records: np.ndarray) -> None:
+		if len(hashes):
+			self._hashes[rule].append(hashes)
+			self._records[rule].append(records)
+
+	def take(self, rule: int) -> tuple[np.ndarray, np.ndarray]:
+		"""The rule's keys, once (the sink lets go of them)."""
+		h, r = self._hashes[rule], self._records[rule]
+		self._hashes[rule], self._records[rule] = [], []
+		hashes = np.concatenate(h) if h else np.zeros(0, np.int64)
+		records = np.concatenate(r) if r else np.zeros(0, np.int32)
+		return hashes, records
+
+	@property
+	def nbytes(self) -> int:
+		return sum(a.nbytes for part in (self._hashes, self._records) for arrs in part for a in arrs)
+
+
+@dataclass
+class Candidates:
+	codes: np.ndarray  # int64, sorted: a * count + b with a < b
+	bits: np.ndarray  # int64 (or object for more than 63 rules): the rules whose keys found the pair
+	loose: dict[int, int] = field(
+		default_factory=dict
+	)  # record -> bits of rules it is under an oversized key
+	oversized: int = 0  # keys shared by more than cap records
+	distinct_keys: int = 0
+
+	def __len__(self) -> int:
+		return len(self.codes)
+
+	def span(self, lo: int, hi: int) -> list[tuple[int, int]]:
+		"""(code, bits) of pairs lo..hi, as Python ints (what ``_Judge.evaluate`` reads)."""
+		return list(zip(self.codes[lo:hi].tolist(), self.bits[lo:hi].tolist(), strict=True))
+
+
+def _buckets(hashes: np.ndarray, records: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+	"""Sorted by (hash, record), repeats of a key for one record dropped: (records, bucket starts, sizes)."""
+	order = np.lexsort((records, hashes))
+	hashes = hashes[order]
+	records = records[order]
+	del order
+	n = len(hashes)
+	if n > 1:
+		keep = np.empty(n, dtype=bool)
+		keep[0] = True
+		np.not_equal(hashes[1:], hashes[:-1], out=keep[1:])
+		keep[1:] |= records[1:] != records[:-1]
+		hashes = hashes[keep]
+		records = records[keep]
+		n = len(hashes)
+	new = np.empty(n, dtype=bool)
+	if n:
+		new[0] = True
+		np.not_equal(hashes[1:], hashes[:-1], out=new[1:])
+	starts = np.flatnonzero(new)
+	sizes = np.diff(starts, append=n)
+	return records, starts, sizes
+
+
+def _small_bucket_pairs(records: np.ndarray, starts: np.ndarray, sizes: np.ndarray, count: int):
+	"""Every pair within each bucket (members in record order): yields arrays of codes, batch by batch."""
+	if not len(starts):
+		return
+	ends = starts + sizes
+	n = int(sizes.sum())
+	member = np.repeat(np.arange(len(starts)), sizes)
+	pos = np.repeat(starts, sizes) + (np.arange(n) - np.repeat(np.cumsum(sizes) - sizes, sizes))
+	partners = ends[member] - pos - 1  # the later members of its bucket
+	del member
+	cum = np.cumsum(partners)
+	lo = 0
+	while lo < n:
+		base = int(cum[lo - 1]) if lo else 0
+		hi = int(np.searchsorted(cum, base + _PAIR_BATCH, side="right"))
+		hi = max(hi, lo + 1)
+		c = partners[lo:hi]
+		total = int(c.sum())
+		if total:
+			left = np.repeat(pos[lo:hi], c)
+			first = np.cumsum(c) - c
+			right = left + 1 + (np.arange(total) - np.repeat(first, c))
+			yield records[left].astype(np.int64) * count + records[right]
+		lo = hi
+
+
+def rule_pairs(
+	hashes: np.ndarray,
+	records: np.ndarray,
+	count: int,
+	cap: int,
+	window: int,
+	sort_key: Callable[[int], object],
+	bit: int,
+	loose: dict[int, int],
+) -> tuple[np.ndarray, int, int]:
+	"""The candidate pair codes of one rule (sorted, unique), its oversized keys, its distinct keys.
+	Records under an oversized key get ``bit`` in ``loose``."""
+	records, starts, sizes = _buckets(hashes, records)
+	del hashes
+	distinct = len(starts)
+	parts = []
+	small = (sizes >= 2) & (sizes <= cap)
+	parts.extend(_small_bucket_pairs(records, starts[small], sizes[small], count))
+	big = np.flatnonzero(sizes > cap)
+	for g in big.tolist():
+		start, size = int(starts[g]), int(sizes[g])
+		members = sorted(records[start : start + size].tolist(), key=lambda i: (sort_key(i), i))
+		for i in members:
+			loose[i] |= bit
+		codes = []
+		for x in range(size):
+			a0 = members[x]
+			for y in range(x + 1, min(x + 1 + window, size)):
+				a, b = a0, members[y]
+				codes.append(a * count + b if a < b else b * count + a)
+		parts.append(np.array(codes, dtype=np.int64))
+	codes = np.unique(np.concatenate(parts)) if parts else np.zeros(0, np.int64)
+	return codes, len(big), distinct
+
+
+def candidate_pairs(
+	sink: KeySink,
+	n_rules: int,
+	count: int,
+	cap: int,
+	window: int,
+	sort_key: Callable[[int], object],
+	progress: Callable[[int], None] | None = None,
+) -> Candidates:
+	"""Every pair of records sharing a key of some rule, with the bits of the rules that found it."""
+	loose: dict[int, int] = defaultdict(int)
+	oversized = distinct = 0
+	per_rule = []
+	for r in range(n_rules):
+		hashes, records = sink.take(r)
+		codes, big, keys = rule_pairs(hashes, records, count, cap, window, sort_key, 1 << r, loose)
+		del hashes, records
+		oversized += big
+		distinct += keys
+		per_rule.append(codes)
+		if progress:
+			progress(r + 1)
+	if n_rules > 63:  # bits no longer fit an int64: Python ints (slow, and only for very large rule sets)
+		merged: dict[int, int] = {}
+		for r, codes in enumerate(per_rule):
+			for c in codes.tolist():
+				merged[c] = merged.get(c, 0) | (1 << r)
+		keys = sorted(merged)
+		return Candidates(
+			np.array(keys, dtype=np.int64),
+			np.array([merged[k] for k in keys], dtype=object),
+			dict(loose),
+			oversized,
+			distinct,
+		)
+	sizes = [len(c) for c in per_rule]
+	all_codes = np.concatenate(per_rule) if per_rule else np.zeros(0, np.int64)
+	all_bits = np.repeat(np.array([1 << r for r in range(n_rules)], dtype=np.int64), sizes)
+	del per_rule
+	order = np.argsort(all_codes, kind="stable")
+	all_codes = all_codes[order]
+	all_bits = all_bits[order]
+	del order
+	n = len(all_codes)
+	if not n:
+		return Candidates(all_codes, all_bits, dict(loose), oversized, distinct)
+	new = np.empty(n, dtype=bool)
+	new[0] = True
+	np.not_equal(all_codes[1:], all_codes[:-1], out=new[1:])
+	starts = np.flatnonzero(new)
+	return Candidates(
+		all_codes[starts], np.bitwise_or.reduceat(all_bits, starts), dict(loose), oversized, distinct
+	)
