@@ -19,7 +19,7 @@ import pytest
 from _helpers import EXAMPLES, ROOT
 
 from crm_dedup import cli
-from crm_dedup.engine import load_rules, scan_records
+from crm_dedup.engine import blocks, load_rules, scan_records
 from crm_dedup.engine import scan as scan_module
 
 for pkg in ("companynameparser", "cpca", "jieba"):
@@ -110,6 +110,8 @@ def test_streamed_csv_in_worker_processes_equals_the_reference(data, expected, t
 	monkeypatch.setattr(scan_module, "_PAIR_CHUNK", 500)
 	monkeypatch.setattr(scan_module, "_PREPARED_CACHE", 50)  # the judge's cache starts afresh often
 	monkeypatch.setattr(cli, "_STREAM_CHUNK", 700)
+	monkeypatch.setattr(blocks, "_SORT_PART", 5000)  # a rule's keys sorted in parts
+	monkeypatch.setattr(blocks, "_PAIR_BATCH", 1000)  # and its pairs made in batches
 	path = tmp_path / "c.csv"
 	path.write_text(data[0], encoding="utf-8")
 	stream = cli.stream_csv(str(path), "id", RULES)

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 _PAIR_BATCH = 4_000_000  # pairs made at once from the buckets of one rule (bounds the temporary arrays)
+_SORT_PART = 2_000_000  # keys sorted at once: a rule with more is sorted in parts split by hash value
 
 
 class KeySink:
@@ -124,9 +125,26 @@ def rule_pairs(
 	sort_key: Callable[[int], object],
 	bit: int,
 	loose: dict[int, int],
+	split: bool = True,
 ) -> tuple[np.ndarray, int, int]:
 	"""The candidate pair codes of one rule (sorted, unique), its oversized keys, its distinct keys.
-	Records under an oversized key get ``bit`` in ``loose``."""
+	Records under an oversized key get ``bit`` in ``loose``.
+
+	More than ``_SORT_PART`` keys are split by hash value into parts sorted one after the other (a key lies
+	in one part), so the sort's temporary arrays stay bounded however many records there are."""
+	n_parts = -(-len(hashes) // _SORT_PART)
+	if split and n_parts > 1:
+		part = (hashes.view(np.uint64) % np.uint64(n_parts)).astype(np.int32)
+		parts, oversized, distinct = [], 0, 0
+		for p in range(n_parts):
+			mine = part == p
+			codes, big, keys = rule_pairs(
+				hashes[mine], records[mine], count, cap, window, sort_key, bit, loose, split=False
+			)
+			parts.append(codes)
+			oversized += big
+			distinct += keys
+		return np.unique(np.concatenate(parts)), oversized, distinct
 	records, starts, sizes = _buckets(hashes, records)
 	del hashes
 	distinct = len(starts)
