@@ -22,6 +22,7 @@ import marshal
 import os
 import pickle
 import tempfile
+from array import array
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -77,14 +78,14 @@ class _Chunked:
 			self._parts = [self._buf]
 			lengths = np.concatenate(self._lengths) if self._lengths else np.zeros(0, np.int64)
 			self._lengths = [lengths]
-			self._ends = np.cumsum(lengths)
+			# array('q'), not numpy: indexing it gives a Python int at once (millions of look-ups)
+			self._ends = array("q", np.cumsum(lengths).tobytes())
 
 	def raw(self, i: int) -> bytes:
 		if self._buf is None:
 			self.freeze()
-		end = int(self._ends[i])
-		start = int(self._ends[i - 1]) if i else 0
-		return self._buf[start:end]
+		ends = self._ends
+		return self._buf[ends[i - 1] if i else 0 : ends[i]]
 
 	def __len__(self) -> int:
 		return self._n
@@ -92,7 +93,7 @@ class _Chunked:
 	@property
 	def nbytes(self) -> int:
 		self.freeze()
-		return len(self._buf) + self._ends.nbytes
+		return len(self._buf) + len(self._ends) * self._ends.itemsize
 
 
 class StrArray(_Chunked):
@@ -132,12 +133,13 @@ class Spill:
 		self._ends = None
 
 	def __getitem__(self, i: int) -> Any:
-		if self._ends is None:
-			self._ends = np.cumsum(np.concatenate(self._lengths)) if self._lengths else np.zeros(0, np.int64)
-			self._lengths = [np.diff(self._ends, prepend=0)]
-		end = int(self._ends[i])
-		start = int(self._ends[i - 1]) if i else 0
-		return load(os.pread(self._fd, end - start, start))
+		ends = self._ends
+		if ends is None:
+			lengths = np.concatenate(self._lengths) if self._lengths else np.zeros(0, np.int64)
+			self._lengths = [lengths]
+			ends = self._ends = array("q", np.cumsum(lengths).tobytes())
+		start = ends[i - 1] if i else 0
+		return load(os.pread(self._fd, ends[i] - start, start))
 
 	@property
 	def size(self) -> int:
