@@ -13,39 +13,75 @@ Memory: 12 bytes a key while keys are collected (hash + index), the sort of one 
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 _PAIR_BATCH = 4_000_000  # pairs made at once from the buckets of one rule (bounds the temporary arrays)
+_NONE = np.zeros(0, np.int64)
 _SORT_PART = 2_000_000  # keys sorted at once: a rule with more is sorted in parts split by hash value
 
 
-class KeySink:
-	"""Per rule: key hashes (int64) and record indexes (int32), appended chunk by chunk."""
+_KEY = np.dtype([("h", "<i8"), ("r", "<i4")])  # one blocking key: its hash and its record (12 bytes)
+KEY_PARTS = 16  # files per rule: a part of the keys, by hash value, is all a sort holds at once
 
-	def __init__(self, n_rules: int) -> None:
-		self._hashes: list[list[np.ndarray]] = [[] for _ in range(n_rules)]
-		self._records: list[list[np.ndarray]] = [[] for _ in range(n_rules)]
+
+class KeySink:
+	"""Per rule: (key hash, record index) pairs, appended chunk by chunk to ``KEY_PARTS`` files of an unlinked
+	temporary folder, split by hash value (a key lies in one part). Only one part is ever in memory (when
+	its buckets are made), so this process holds no key at all while the records are read."""
+
+	def __init__(self, n_rules: int, folder: str | None = None) -> None:
+		self._dir = tempfile.TemporaryDirectory(prefix="crm-dedup-keys-", dir=folder)
+		self._files: dict[tuple[int, int], Any] = {}
+		self.n_keys = 0
+		self.nbytes = 0
+
+	def _file(self, rule: int, part: int):
+		f = self._files.get((rule, part))
+		if f is None:
+			f = self._files[(rule, part)] = open(os.path.join(self._dir.name, f"{rule}-{part}"), "w+b")
+		return f
 
 	def add(self, rule: int, hashes: np.ndarray, records: np.ndarray) -> None:
-		if len(hashes):
-			self._hashes[rule].append(hashes)
-			self._records[rule].append(records)
+		n = len(hashes)
+		if not n:
+			return
+		keys = np.empty(n, dtype=_KEY)
+		keys["h"] = hashes
+		keys["r"] = records
+		part = (hashes.view(np.uint64) % np.uint64(KEY_PARTS)).astype(np.intp)
+		order = np.argsort(part, kind="stable")
+		keys = keys[order]
+		bounds = np.searchsorted(part[order], np.arange(KEY_PARTS + 1))
+		for p in range(KEY_PARTS):
+			lo, hi = int(bounds[p]), int(bounds[p + 1])
+			if hi > lo:
+				self._file(rule, p).write(keys[lo:hi].tobytes())
+		self.n_keys += n
+		self.nbytes += keys.nbytes
 
-	def take(self, rule: int) -> tuple[np.ndarray, np.ndarray]:
-		"""The rule's keys, once (the sink lets go of them)."""
-		h, r = self._hashes[rule], self._records[rule]
-		self._hashes[rule], self._records[rule] = [], []
-		hashes = np.concatenate(h) if h else np.zeros(0, np.int64)
-		records = np.concatenate(r) if r else np.zeros(0, np.int32)
-		return hashes, records
+	def parts(self, rule: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+		"""The rule's keys, part by part, as (hashes, records); each part's file is closed after it is read."""
+		for p in range(KEY_PARTS):
+			f = self._files.pop((rule, p), None)
+			if f is None:
+				continue
+			f.seek(0)
+			keys = np.frombuffer(f.read(), dtype=_KEY)
+			f.close()
+			yield np.ascontiguousarray(keys["h"]), np.ascontiguousarray(keys["r"])
 
-	@property
-	def nbytes(self) -> int:
-		return sum(a.nbytes for part in (self._hashes, self._records) for arrs in part for a in arrs)
+	def close(self) -> None:
+		for f in self._files.values():
+			f.close()
+		self._files.clear()
+		self._dir.cleanup()
 
 
 @dataclass
@@ -134,7 +170,7 @@ def rule_pairs(
 	in one part), so the sort's temporary arrays stay bounded however many records there are."""
 	n_parts = -(-len(hashes) // _SORT_PART)
 	if split and n_parts > 1:
-		part = (hashes.view(np.uint64) % np.uint64(n_parts)).astype(np.int32)
+		part = ((hashes.view(np.uint64) >> np.uint64(32)) % np.uint64(n_parts)).astype(np.int32)
 		parts, oversized, distinct = [], 0, 0
 		for p in range(n_parts):
 			mine = part == p
@@ -182,12 +218,14 @@ def candidate_pairs(
 	oversized = distinct = 0
 	per_rule = []
 	for r in range(n_rules):
-		hashes, records = sink.take(r)
-		codes, big, keys = rule_pairs(hashes, records, count, cap, window, sort_key, 1 << r, loose)
-		del hashes, records
-		oversized += big
-		distinct += keys
-		per_rule.append(codes)
+		found = []
+		for hashes, records in sink.parts(r):
+			codes, big, keys = rule_pairs(hashes, records, count, cap, window, sort_key, 1 << r, loose)
+			del hashes, records
+			oversized += big
+			distinct += keys
+			found.append(codes)
+		per_rule.append(np.unique(np.concatenate(found)) if len(found) > 1 else (found or [_NONE])[0])
 		if progress:
 			progress(r + 1)
 	if n_rules > 63:  # bits no longer fit an int64: Python ints (slow, and only for very large rule sets)

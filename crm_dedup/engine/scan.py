@@ -257,7 +257,10 @@ def _scan(rules, records, cap, window, progress, total, skip_pairs, workers) -> 
 	try:
 		ids = keyed.ids
 		total_buckets = max(1, keyed.n_keys)
-		pairs = _candidate_pairs(keyed.sink, rules, ids, cap, window, progress, total_buckets)
+		try:
+			pairs = _candidate_pairs(keyed.sink, rules, ids, cap, window, progress, total_buckets)
+		finally:
+			keyed.sink.close()
 		judge = _Judge(rules, items, ids, keyed.norms, keyed.spill, pairs.loose, skip_pairs)
 		result = ScanResult()
 		uf = UnionFind()
@@ -345,6 +348,7 @@ def _bucket(rules: RuleSet, source, n_workers: int, progress: Progress | None, t
 					absorb(ids_done, res.get())
 	except BaseException:
 		keyed.spill.close()
+		keyed.sink.close()
 		raise
 	finally:
 		_WORK = None
