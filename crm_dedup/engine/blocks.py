@@ -87,7 +87,9 @@ class KeySink:
 @dataclass
 class Candidates:
 	codes: np.ndarray  # int64, sorted: a * count + b with a < b
-	bits: np.ndarray  # int64 (or object for more than 63 rules): the rules whose keys found the pair
+	bits: (
+		np.ndarray
+	)  # uint8..uint64 (object for more than 64 rules): bit r set when rule r's keys found the pair
 	loose: dict[int, int] = field(
 		default_factory=dict
 	)  # record -> bits of rules it is under an oversized key
@@ -228,7 +230,7 @@ def candidate_pairs(
 		per_rule.append(np.unique(np.concatenate(found)) if len(found) > 1 else (found or [_NONE])[0])
 		if progress:
 			progress(r + 1)
-	if n_rules > 63:  # bits no longer fit an int64: Python ints (slow, and only for very large rule sets)
+	if n_rules > 64:  # bits no longer fit a uint64: Python ints (slow, and only for very large rule sets)
 		merged: dict[int, int] = {}
 		for r, codes in enumerate(per_rule):
 			for c in codes.tolist():
@@ -241,21 +243,38 @@ def candidate_pairs(
 			oversized,
 			distinct,
 		)
-	sizes = [len(c) for c in per_rule]
-	all_codes = np.concatenate(per_rule) if per_rule else np.zeros(0, np.int64)
-	all_bits = np.repeat(np.array([1 << r for r in range(n_rules)], dtype=np.int64), sizes)
-	del per_rule
-	order = np.argsort(all_codes, kind="stable")
-	all_codes = all_codes[order]
-	all_bits = all_bits[order]
-	del order
-	n = len(all_codes)
+	# each rule's codes carry the rule's number in their low bits: one in-place sort of one int64 array lines
+	# up every pair's rules (no argsort, no gathered copies), and the bits are small (uint8 for <= 8 rules)
+	shift = max(1, (n_rules - 1).bit_length())
+	if (count * count) << shift >= 1 << 63:
+		raise ValueError(f"too many records for one scan ({count:,})")
+	bits_type = (
+		np.uint8
+		if n_rules <= 8
+		else np.uint16
+		if n_rules <= 16
+		else np.uint32
+		if n_rules <= 32
+		else np.uint64
+	)
+	tagged = np.empty(sum(len(c) for c in per_rule), dtype=np.int64)
+	at = 0
+	for r, codes in enumerate(per_rule):
+		np.left_shift(codes, shift, out=tagged[at : at + len(codes)])
+		tagged[at : at + len(codes)] |= r
+		at += len(codes)
+		per_rule[r] = None
+	tagged.sort()
+	n = len(tagged)
+	rule_of = (tagged & ((1 << shift) - 1)).astype(bits_type)
+	bits = np.left_shift(np.ones(n, dtype=bits_type), rule_of)
+	del rule_of
+	tagged >>= shift
 	if not n:
-		return Candidates(all_codes, all_bits, dict(loose), oversized, distinct)
+		return Candidates(tagged, bits, dict(loose), oversized, distinct)
 	new = np.empty(n, dtype=bool)
 	new[0] = True
-	np.not_equal(all_codes[1:], all_codes[:-1], out=new[1:])
+	np.not_equal(tagged[1:], tagged[:-1], out=new[1:])
 	starts = np.flatnonzero(new)
-	return Candidates(
-		all_codes[starts], np.bitwise_or.reduceat(all_bits, starts), dict(loose), oversized, distinct
-	)
+	del new
+	return Candidates(tagged[starts], np.bitwise_or.reduceat(bits, starts), dict(loose), oversized, distinct)
