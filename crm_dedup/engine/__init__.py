@@ -19,6 +19,7 @@ from .scan import ScanResult, UnionFind, iter_keys, scan_records
 from .sets import DEFAULT_SET_THRESHOLD, build_sets, is_strong, size_distribution
 from .smart import MODEL_FORMAT, SmartMatch, SmartModel, SmartRule, waterfall_text
 from .smart_train import scan_all, smart_scan, train_smart
+from .store import RowStream, StrArray
 
 __all__ = [
 	"BUILTIN_DIGEST",
@@ -36,12 +37,14 @@ __all__ = [
 	"Placeholders",
 	"Rule",
 	"RuleError",
+	"RowStream",
 	"RuleSet",
 	"SQLiteIndex",
 	"ScanResult",
 	"SmartMatch",
 	"SmartModel",
 	"SmartRule",
+	"StrArray",
 	"UnionFind",
 	"build_sets",
 	"check_record",
