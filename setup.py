@@ -21,6 +21,7 @@ setup(
 		"phonenumbers>=8.13",
 		"opencc>=1.1.6",
 		"python-stdnum>=1.19",
+		"numpy>=1.24",  # the engine scan sorts 64-bit key hashes (engine/blocks.py)
 	],
 	extras_require={
 		"test": ["pytest>=7", "hypothesis>=6", "ruff"],
