@@ -107,6 +107,31 @@ def hit_view(doctype: str, hit: DuplicateHit, user: str | None = None) -> dict:
 		"action_label": action_label(hit.action),
 		"score": round(hit.match.score, 1),
 		"fields": fields,
+		"smart": _smart_view(hit.match, readable),
+	}
+
+
+def _smart_view(match: Any, readable: bool) -> dict | None:
+	"""A smart hit's waterfall as the dialog draws it: prior, each comparison's level and weight, the total and
+	the probability (the existing record's values masked unless readable)."""
+	w = getattr(match, "waterfall", None)
+	if not w:
+		return None
+	return {
+		"prior": round(w["prior"], 2),
+		"total": round(w["total"], 2),
+		"probability": round(w["probability"], 4),
+		"trained": bool(w.get("trained")),
+		"comparisons": [
+			{
+				"comparison": r["comparison"],
+				"level": r["level"],
+				"weight": round(r["weight"], 2),
+				"value_a": r.get("value_a") or "",
+				"value_b": shown(r.get("value_b"), readable) if r.get("value_b") else "",
+			}
+			for r in w["comparisons"]
+		],
 	}
 
 

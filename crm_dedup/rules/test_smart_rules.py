@@ -16,6 +16,7 @@ import json
 import frappe
 
 from crm_dedup.core.config import clear_cache
+from crm_dedup.core.display import hit_view
 from crm_dedup.core.errors import DedupDuplicateError
 from crm_dedup.core.lookup import find_duplicates
 from crm_dedup.core.pairs import add_not_duplicate
@@ -63,6 +64,14 @@ class TestSmartRules(DedupTestCase):
 		self.assertEqual(
 			{c["comparison"] for c in smart["comparisons"]} if "comparisons" in smart else set(),
 			{"phone", "name"},
+		)
+		# the save dialog gets the waterfall: prior, each comparison's level and weight, the total
+		view = hit_view("Customer", hit)
+		self.assertEqual({c["comparison"] for c in view["smart"]["comparisons"]}, {"phone", "name"})
+		self.assertAlmostEqual(
+			view["smart"]["prior"] + sum(c["weight"] for c in view["smart"]["comparisons"]),
+			view["smart"]["total"],
+			delta=0.05,
 		)
 		with self.assertRaises(DedupDuplicateError):
 			self.customer(f"南京{name}", phone_2=phone)

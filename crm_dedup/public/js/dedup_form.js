@@ -53,6 +53,31 @@ crm_dedup.check_before_save = function (frm) {
 		});
 };
 
+// A smart hit (智能匹配) explains itself: the prior, each comparison's level and weight (a bar), the total
+crm_dedup.waterfall = function (w) {
+	const esc = frappe.utils.escape_html;
+	const bar = (v) => {
+		const width = Math.min(60, Math.abs(v) * 3);
+		const color = v >= 0 ? "var(--green-500, #38a169)" : "var(--red-500, #e53e3e)";
+		return `<span style="display:inline-block;height:8px;width:${width}px;background:${color};vertical-align:middle"></span>`;
+	};
+	const rows = w.comparisons
+		.map(
+			(c) => `<tr><td>${esc(c.comparison)}</td><td class="text-muted">${esc(
+				c.level === "blank" ? __("blank, no weight") : c.level,
+			)}${c.value_a ? `<br><small>${esc(c.value_a)} ≈ ${esc(c.value_b)}</small>` : ""}</td>
+			<td class="text-right">${c.weight >= 0 ? "+" : ""}${c.weight.toFixed(2)}</td><td>${bar(c.weight)}</td></tr>`,
+		)
+		.join("");
+	return `<table class="table table-sm table-borderless small mb-0">
+		<tr><td>${__("prior")}</td><td></td><td class="text-right">${w.prior.toFixed(2)}</td><td></td></tr>
+		${rows}
+		<tr><th>${__("total")}</th><th>${__("probability {0}", [w.probability.toFixed(4)])}</th>
+		<th class="text-right">${w.total.toFixed(2)}</th><td>${
+			w.trained ? "" : `<span class="text-muted">${__("default weights")}</span>`
+		}</td></tr></table>`;
+};
+
 crm_dedup.match_rows = function (res) {
 	const esc = frappe.utils.escape_html;
 	return res.matches
@@ -73,12 +98,13 @@ crm_dedup.match_rows = function (res) {
 				.join("");
 			const indicator =
 				m.action === "block" ? "red" : m.action === "warn" ? "orange" : "blue";
+			const smart = m.smart ? crm_dedup.waterfall(m.smart) : "";
 			return `<tr>
 				<td>${esc(__(m.doctype))}<br>${record}</td>
 				<td>${esc(m.owner_name)}</td>
 				<td><span class="indicator-pill ${indicator}">${esc(m.action_label)}</span><br>${esc(m.rule)}</td>
 				<td>${m.score}</td>
-				<td>${fields}</td>
+				<td>${smart || fields}</td>
 			</tr>`;
 		})
 		.join("");
