@@ -93,7 +93,7 @@ class TestRuleScope(DedupTestCase):
 		keys_after = set(frappe.get_all("Dedup Key", {"rule": rule}, pluck="blocking_key"))
 		self.assertTrue(keys_after and not (keys_before & keys_after))
 		self.assertTrue(any(self.sh.casefold() in k for k in keys_after))
-		self.assertEqual(doc.index_status, "Indexed")
+		self.assertEqual(doc.index_status, frappe._("Indexed"))  # stored in the saving user's language
 		self.assertIn("territory", doc.scope_summary)
 
 	def test_applies_when_limits_the_records_checked(self):
