@@ -18,6 +18,7 @@ from frappe.tests.utils import FrappeTestCase
 
 from crm_dedup.core import sidedb
 from crm_dedup.core.config import clear_cache
+from crm_dedup.scans.start import enqueue_scan
 
 OWNER_A = "dedup.rep.a@example.com"
 REP_B = "dedup.rep.b@example.com"
@@ -183,6 +184,45 @@ class DedupTestCase(FrappeTestCase):
 		rule.insert()
 		self.rules.append(rule.name)
 		return rule.name
+
+	def run_scan(self, doctype: str = "Customer", rule: str | None = None) -> frappe.Document:
+		"""A Dedup Scan of ``doctype`` (one rule, or all), its jobs run in this process; it and its sets are
+		removed after the test."""
+		doc = frappe.get_doc({"doctype": "Dedup Scan", "scan_doctype": doctype, "rule": rule}).insert()
+		self.cleanup.append(("Dedup Scan", doc.name))
+		frappe.flags.crm_dedup_scan_now = True
+		try:
+			enqueue_scan(doc)
+		finally:
+			frappe.flags.crm_dedup_scan_now = False
+		doc.reload()
+		self.assertEqual(doc.status, "Completed", doc.error)
+		for s in frappe.get_all("Duplicate Set", {"scan": doc.name}, pluck="name"):
+			self.cleanup.append(("Duplicate Set", s))
+		return doc
+
+	def data_import(self, doctype: str, content: str, label: str) -> frappe.Document:
+		"""A committed Data Import (Insert New Records) of the CSV text ``content``; removed after the test."""
+		f = frappe.get_doc(
+			{
+				"doctype": "File",
+				"file_name": f"{label}-{self.sfx}.csv",
+				"content": content.encode(),
+				"is_private": 1,
+			}
+		).insert(ignore_permissions=True)
+		di = frappe.get_doc(
+			{
+				"doctype": "Data Import",
+				"reference_doctype": doctype,
+				"import_type": "Insert New Records",
+				"import_file": f.file_url,
+				"mute_emails": 1,
+			}
+		).insert()
+		self.cleanup[:0] = [("File", f.name), ("Data Import", di.name)]
+		frappe.db.commit()
+		return di
 
 	def customer(self, name: str, **fields) -> frappe.Document:
 		doc = frappe.get_doc({"doctype": "Customer", "customer_name": name, **fields})

@@ -369,25 +369,7 @@ class TestRouting(OwnershipTestCase):
 		self.assertEqual(self.logs("Routed", rest)[0].user, api_user)
 		# Data Import (the importer's background job runs inline in tests)
 		content = f"first_name,company_name\nImport {self.sfx},{company}\n"
-		f = frappe.get_doc(
-			{
-				"doctype": "File",
-				"file_name": f"leads-{self.sfx}.csv",
-				"content": content.encode(),
-				"is_private": 1,
-			}
-		).insert(ignore_permissions=True)
-		di = frappe.get_doc(
-			{
-				"doctype": "Data Import",
-				"reference_doctype": "Lead",
-				"import_type": "Insert New Records",
-				"import_file": f.file_url,
-				"mute_emails": 1,
-			}
-		).insert()
-		self.cleanup[:0] = [("File", f.name), ("Data Import", di.name)]
-		frappe.db.commit()
+		di = self.data_import("Lead", content, "leads")
 		di.start_import()
 		(imported,) = frappe.get_all(
 			"Data Import Log", {"data_import": di.name, "success": 1}, pluck="docname"

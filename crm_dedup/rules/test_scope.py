@@ -19,7 +19,6 @@ from crm_dedup.collision_query.api import collision_query
 from crm_dedup.core.errors import DedupDuplicateError, DedupWarning
 from crm_dedup.core.lookup import find_duplicates
 from crm_dedup.rules.api import create_preset
-from crm_dedup.scans.start import enqueue_scan
 from crm_dedup.testing import MANAGER, DedupTestCase, han_suffix, random_mobile
 
 NAME = [{"fields": "customer_name", "match_type": "Company Name", "threshold": 90}]
@@ -44,21 +43,6 @@ class TestRuleScope(DedupTestCase):
 
 	def store(self, territory: str, **fields) -> frappe.Document:
 		return self.customer(self.chain, territory=territory, **fields)
-
-	def scan(self, rule: str) -> frappe.Document:
-		doc = frappe.get_doc({"doctype": "Dedup Scan", "scan_doctype": "Customer", "rule": rule})
-		doc.insert()
-		self.cleanup.append(("Dedup Scan", doc.name))
-		frappe.flags.crm_dedup_scan_now = True  # the scan's jobs run inline
-		try:
-			enqueue_scan(doc)
-		finally:
-			frappe.flags.crm_dedup_scan_now = False
-		doc.reload()
-		self.assertEqual(doc.status, "Completed", doc.error)
-		for s in frappe.get_all("Duplicate Set", {"scan": doc.name}, pluck="name"):
-			self.cleanup.append(("Duplicate Set", s))
-		return doc
 
 	# ---- save-time checks --------------------------------------------------------------------------------
 	def test_same_chain_store_blocked_within_a_territory_not_across(self):
@@ -182,25 +166,7 @@ class TestRuleScope(DedupTestCase):
 		base = self.chain.removesuffix("有限公司")  # three names of one store (legal forms differ)
 		rows = [(base, self.bj), (base + "股份有限公司", self.sh), (base + "有限责任公司", self.bj)]
 		content = "customer_name,customer_type,territory\n" + "".join(f"{n},Company,{t}\n" for n, t in rows)
-		f = frappe.get_doc(
-			{
-				"doctype": "File",
-				"file_name": f"scope-{self.sfx}.csv",
-				"content": content.encode(),
-				"is_private": 1,
-			}
-		).insert(ignore_permissions=True)
-		di = frappe.get_doc(
-			{
-				"doctype": "Data Import",
-				"reference_doctype": "Customer",
-				"import_type": "Insert New Records",
-				"import_file": f.file_url,
-				"mute_emails": 1,
-			}
-		).insert()
-		self.cleanup[:0] = [("File", f.name), ("Data Import", di.name)]
-		frappe.db.commit()
+		di = self.data_import("Customer", content, "scope")
 		dry = data_import.dry_run(di.name)
 		self.assertEqual(dry["counts"]["Block"], 2)  # row 2 (Shanghai's customer) and row 3 (row 1, Beijing)
 		self.assertEqual(sorted(r["row"] for r in dry["rows"]), [3, 4])
@@ -235,7 +201,7 @@ class TestRuleScope(DedupTestCase):
 			docs = [self.store(t) for t in (self.sh, self.sh, self.bj, self.bj, self.bj)]
 		finally:
 			frappe.flags.ignore_dedup = False
-		self.scan(rule)
+		self.run_scan(rule=rule)
 		by_territory = {d.name: d.territory for d in docs}
 		sets = [s for s in self.rows_of(rule) if set(s) & set(by_territory)]
 		self.assertEqual(len(sets), 2)
@@ -259,7 +225,7 @@ class TestRuleScope(DedupTestCase):
 			bj = [self.store(self.bj) for _ in range(2)]
 		finally:
 			frappe.flags.ignore_dedup = False
-		self.scan(rule)
+		self.run_scan(rule=rule)
 		pairs = {
 			tuple(sorted((p.name_a, p.name_b)))
 			for s in frappe.get_all("Duplicate Set", {"status": "Open"}, pluck="name")
@@ -373,16 +339,8 @@ class TestSetsFromStrongLinks(DedupTestCase):
 			c = self.customer(f"金陵{sfx}销售餐饮有限公司")  # words inserted: a weak link to a (92 < 95)
 		finally:
 			frappe.flags.ignore_dedup = False
-		for rule in (phone_rule, name_rule):
-			scan = frappe.get_doc(
-				{"doctype": "Dedup Scan", "scan_doctype": "Customer", "rule": rule}
-			).insert()
-			self.cleanup.append(("Dedup Scan", scan.name))
-			frappe.flags.crm_dedup_scan_now = True
-			try:
-				enqueue_scan(scan)
-			finally:
-				frappe.flags.crm_dedup_scan_now = False
+		for rule in (phone_rule, name_rule):  # one scan per rule: partial scans must not chain sets
+			self.run_scan(rule=rule)
 		sets = {
 			s.parent
 			for s in frappe.get_all(

@@ -21,7 +21,6 @@ from crm_dedup.core.errors import DedupDuplicateError
 from crm_dedup.core.lookup import find_duplicates
 from crm_dedup.core.pairs import add_not_duplicate
 from crm_dedup.rules import training
-from crm_dedup.scans.start import enqueue_scan
 from crm_dedup.testing import DedupTestCase, han_suffix, random_mobile, spaced_phone
 
 COMPARISONS = [
@@ -117,15 +116,7 @@ class TestSmartRules(DedupTestCase):
 			b = self.customer(f"{name}(南京)", phone_3=spaced_phone(phone))
 		finally:
 			frappe.flags.ignore_dedup = False
-		scan = frappe.get_doc({"doctype": "Dedup Scan", "scan_doctype": "Customer", "rule": rule}).insert()
-		self.cleanup.append(("Dedup Scan", scan.name))
-		frappe.flags.crm_dedup_scan_now = True
-		try:
-			enqueue_scan(scan)
-		finally:
-			frappe.flags.crm_dedup_scan_now = False
-		scan.reload()
-		self.assertEqual(scan.status, "Completed", scan.error)
+		self.run_scan(rule=rule)
 		sets = frappe.get_all(
 			"Duplicate Set Member", {"member_name": ["in", [a.name, b.name]]}, ["parent", "member_name"]
 		)
