@@ -22,13 +22,14 @@ records, which both need); the load average is printed since the machine is shar
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import math
 import os
 import sys
 import time
 from pathlib import Path
+
+from accuracy import read as read_truth  # benchmarks/ is the script's own folder
 
 from crm_dedup.engine import RuleSet, load_rules, scan_records, smart_scan, train_smart
 from crm_dedup.engine.smart_train import Table, candidate_pairs
@@ -81,16 +82,6 @@ HAND_FEBRL = {
 	]
 }  # fmt: skip
 SMART_GEN = json.loads((ROOT / "examples" / "smart_rules.json").read_text(encoding="utf-8"))
-
-
-def load(path: str) -> tuple[list[tuple[str, dict]], dict[str, str]]:
-	rows, truth = [], {}
-	with open(path, encoding="utf-8-sig", newline="") as f:
-		for rec in csv.DictReader(f):
-			rid = rec.pop("id")
-			truth[rid] = rec.pop("entity")
-			rows.append((rid, rec))
-	return rows, truth
 
 
 def febrl(which: str) -> tuple[list[tuple[str, dict]], dict[str, str]]:
@@ -250,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
 		if not args.no_splink:
 			run_splink(which, rows, actual, results, True)
 	for path in args.gen:
-		rows, truth = load(path)
+		rows, truth = read_truth(path)
 		actual = true_pairs(truth)
 		name = Path(path).stem
 		print(f"{name}: {len(rows):,} records, {len(actual):,} true pairs")

@@ -15,7 +15,7 @@ from typing import Any
 import frappe
 
 from crm_dedup.core.activity import last_activity
-from crm_dedup.core.config import config
+from crm_dedup.core.config import config, split_fields
 from crm_dedup.core.records import FRESH_DB, PARTY_LINK_TABLE, as_list, load_records, record_info
 
 
@@ -173,9 +173,7 @@ def first_entry_policy(doctype: str) -> tuple[str, tuple[str, ...]]:
 	)
 	if not row:
 		return FIRST_ENTRY_DEFAULT, DEFAULT_ACTIVITY
-	activity = tuple(
-		a.strip() for a in (row.activity_doctypes or "").replace("\n", ",").split(",") if a.strip()
-	)
+	activity = tuple(split_fields(row.activity_doctypes))
 	return row.first_entry_policy or FIRST_ENTRY_DEFAULT, activity or DEFAULT_ACTIVITY
 
 

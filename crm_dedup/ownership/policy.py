@@ -15,12 +15,12 @@ from frappe.custom.doctype.custom_field.custom_field import create_custom_fields
 from frappe.utils import cint
 
 from crm_dedup.core.config import config, split_fields
+from crm_dedup.core.owners import DEFAULT_ACTIVITY, FIRST_ENTRY_DEFAULT
 
 POOL_FIELD = "dedup_public_pool"
 UNTIL_FIELD = "dedup_protected_until"
 ACTIVITY_FIELD = "dedup_last_activity"
-DEFAULT_ACTIVITY = ("Communication", "Comment", "Event", "ToDo", "Quotation", "Opportunity", "Sales Order")
-POLICIES = ("Earliest creation", "Earliest activity", "Manager decides")
+POLICIES = (FIRST_ENTRY_DEFAULT, "Earliest activity", "Manager decides")
 
 
 @dataclass(frozen=True)
