@@ -16,7 +16,7 @@ from frappe.utils import cint, get_datetime, get_fullname
 from crm_dedup.collision_query.layout import ALL, QueryInput, rule_target
 from crm_dedup.core import tokens
 from crm_dedup.core.config import placeholder_reason
-from crm_dedup.core.display import can_read, field_label, mask
+from crm_dedup.core.display import can_read, field_label, mask, smart_view
 from crm_dedup.core.lookup import find_duplicates
 
 MAX_INPUT_LENGTH = 140
@@ -123,6 +123,7 @@ def result_row(hit: Any, user: str) -> dict:
 		"matched_fields": matched,
 		"matched": "; ".join(f"{x['label']}: {x['value']} ({x['score']:g})" for x in matched),
 		"score": round(_score(hit), 1),
+		"smart": smart_view(m, readable),  # a smart hit's waterfall (None for a condition rule)
 	}
 	return row
 

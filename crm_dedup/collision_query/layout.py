@@ -58,9 +58,19 @@ class QueryInput:
 
 
 def _rules_of(doctype: str) -> list:
-	"""Engine rules of the enabled Dedup Rules targeting ``doctype`` (every event), best priority first."""
+	"""Engine rules of the enabled Dedup Rules targeting ``doctype`` (every event), condition rules and smart
+	rules, best priority first."""
 	ruleset = get_rules(doctype)
-	return list(ruleset.rules) if ruleset else []
+	if not ruleset:
+		return []
+	return sorted((*ruleset.rules, *ruleset.smart), key=lambda r: (r.priority, r.name))
+
+
+def _conditions(rule) -> list[tuple[tuple[str, ...], str]]:
+	"""(fields, match type) of each condition of a rule, or of each comparison of a smart rule."""
+	if hasattr(rule, "comparisons"):
+		return [(tuple(c.fields), c.compare) for c in rule.comparisons]
+	return [(tuple(c.fields), c.match) for c in rule.conditions]
 
 
 def rule_doctypes() -> list[str]:
@@ -90,15 +100,15 @@ def doctype_inputs(doctype: str) -> list[QueryInput]:
 	"""The inputs of one doctype: every field its enabled rules use, overlapping field groups merged."""
 	groups: list[dict] = []  # {"fields": [...], "match": [...], "rules": [...]}
 	for rule in _rules_of(doctype):
-		for cond in rule.conditions:
-			touching = [i for i, g in enumerate(groups) if set(g["fields"]) & set(cond.fields)]
+		for cond_fields, cond_match in _conditions(rule):
+			touching = [i for i, g in enumerate(groups) if set(g["fields"]) & set(cond_fields)]
 			merged = {"fields": [], "match": [], "rules": []}
 			for i in touching:
 				for k in merged:
 					merged[k] += [x for x in groups[i][k] if x not in merged[k]]
-			merged["fields"] += [f for f in cond.fields if f not in merged["fields"]]
-			if cond.match not in merged["match"]:
-				merged["match"].append(cond.match)
+			merged["fields"] += [f for f in cond_fields if f not in merged["fields"]]
+			if cond_match not in merged["match"]:
+				merged["match"].append(cond_match)
 			if rule.name not in merged["rules"]:
 				merged["rules"].append(rule.name)
 			# the merged group takes the place of the earliest one: the page order follows rule priority
@@ -129,7 +139,7 @@ def _scope_fields(doctype: str) -> dict[str, list[str]]:
 	out: dict[str, list[str]] = {}
 	for rule in _rules_of(doctype):
 		cfg = comp.rules.get(rule.name) or {}
-		paths = list(rule.within) + scope.paths(doctype, cfg.get("applies") or [])
+		paths = list(getattr(rule, "within", ())) + scope.paths(doctype, cfg.get("applies") or [])
 		for f in paths:
 			if "." not in f and rule.name not in out.setdefault(f, []):
 				out[f].append(rule.name)
@@ -165,17 +175,17 @@ def all_inputs(doctypes: list[str]) -> list[QueryInput]:
 	inputs: OrderedDict[str, QueryInput] = OrderedDict()
 	for dt in doctypes:
 		for rule in _rules_of(dt):
-			for cond in rule.conditions:
-				if cond.match in SEMANTIC_TYPES:
-					key, label = cond.match, _(MATCH_TYPE_LABELS[cond.match])
+			for cond_fields, cond_match in _conditions(rule):
+				if cond_match in SEMANTIC_TYPES:
+					key, label = cond_match, _(MATCH_TYPE_LABELS[cond_match])
 				else:
-					key = f"{cond.match}:{','.join(cond.fields)}"
-					label = _group_label(dt, list(cond.fields))
+					key = f"{cond_match}:{','.join(cond_fields)}"
+					label = _group_label(dt, list(cond_fields))
 				qi = inputs.get(key)
 				if qi is None:
-					qi = inputs[key] = QueryInput(key=key, label=label, match_types=[cond.match])
+					qi = inputs[key] = QueryInput(key=key, label=label, match_types=[cond_match])
 				fields = qi.fields.setdefault(dt, [])
-				fields += [f for f in cond.fields if f not in fields]
+				fields += [f for f in cond_fields if f not in fields]
 				if rule.name not in qi.rules:
 					qi.rules.append(rule.name)
 	for dt in doctypes:

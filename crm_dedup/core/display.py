@@ -107,11 +107,11 @@ def hit_view(doctype: str, hit: DuplicateHit, user: str | None = None) -> dict:
 		"action_label": action_label(hit.action),
 		"score": round(hit.match.score, 1),
 		"fields": fields,
-		"smart": _smart_view(hit.match, readable),
+		"smart": smart_view(hit.match, readable),
 	}
 
 
-def _smart_view(match: Any, readable: bool) -> dict | None:
+def smart_view(match: Any, readable: bool) -> dict | None:
 	"""A smart hit's waterfall as the dialog draws it: prior, each comparison's level and weight, the total and
 	the probability (the existing record's values masked unless readable)."""
 	w = getattr(match, "waterfall", None)

@@ -15,13 +15,14 @@ import json
 
 import frappe
 
+from crm_dedup.collision_query import api as collision_api
 from crm_dedup.core.config import clear_cache
 from crm_dedup.core.display import hit_view
 from crm_dedup.core.errors import DedupDuplicateError
 from crm_dedup.core.lookup import find_duplicates
 from crm_dedup.core.pairs import add_not_duplicate
 from crm_dedup.rules import training
-from crm_dedup.testing import DedupTestCase, han_suffix, random_mobile, spaced_phone
+from crm_dedup.testing import REP_B, DedupTestCase, han_suffix, random_mobile, spaced_phone
 
 COMPARISONS = [
 	{"comparison_name": "phone", "fields": "phone_1, phone_2, phone_3", "compare": "Phone"},
@@ -122,8 +123,70 @@ class TestSmartRules(DedupTestCase):
 		)
 		self.assertEqual(len({s.parent for s in sets}), 1, sets)
 		self.assertEqual({s.member_name for s in sets}, {a.name, b.name})
+		# the set's pair explains itself: the waterfall, comparison by comparison
+		(pair,) = frappe.get_all(
+			"Duplicate Set Pair", {"parent": sets[0].parent}, ["rule", "explanation", "score"]
+		)
+		self.assertEqual(pair.rule, rule)
+		self.assertIn("smart rule", pair.explanation)
+		self.assertIn("phone:", pair.explanation)
+		self.assertIn("name:", pair.explanation)
 		for s in {s.parent for s in sets}:
 			self.cleanup.append(("Duplicate Set", s))
+
+	def test_smart_rule_in_the_collision_query(self):
+		"""The page asks for the smart rule's fields and answers with its waterfall; a rep who may not read the
+		record sees the weights but not the record's values."""
+		rule = self.smart_rule()
+		phone = random_mobile()
+		name = f"恒通{han_suffix(3)}电子有限公司"
+		first = self.customer(name, phone_1=phone)
+		layout = collision_api.get_query_fields()
+		inputs = {i["key"]: i for i in layout["inputs"]["Customer"]}
+		phone_input = next(i for i in inputs.values() if "phone_2" in i["fields"]["Customer"])
+		self.assertEqual(phone_input["fields"]["Customer"], ["phone_1", "phone_2", "phone_3"])
+		self.assertIn(rule, phone_input["rules"])
+		self.assertIn(rule, inputs["customer_name"]["rules"])
+		self.assertIn("company_name", inputs["customer_name"]["match_types"])
+
+		answer = collision_api.collision_query(
+			doctype="Customer", inputs={phone_input["key"]: spaced_phone(phone), "customer_name": name}
+		)
+		row = next(r for r in answer["results"] if r["name"] == first.name)
+		self.assertEqual(row["rule"], rule)
+		waterfall = row["smart"]
+		self.assertEqual({c["comparison"] for c in waterfall["comparisons"]}, {"phone", "name"})
+		self.assertAlmostEqual(
+			waterfall["prior"] + sum(c["weight"] for c in waterfall["comparisons"]),
+			waterfall["total"],
+			delta=0.05,
+		)
+		self.assertGreaterEqual(waterfall["probability"], 0.999)
+		self.assertIn(name, [c["value_b"] for c in waterfall["comparisons"]])
+
+		# another rep limited to one customer of her own: the weights, not the values
+		own = self.customer(f"星河{han_suffix(3)}贸易有限公司")
+		perm = frappe.get_doc(
+			{"doctype": "User Permission", "user": REP_B, "allow": "Customer", "for_value": own.name}
+		).insert(ignore_permissions=True)
+		self.cleanup.append(("User Permission", perm.name))
+		frappe.cache.hdel("user_permissions", REP_B)
+		frappe.set_user(REP_B)
+		try:
+			masked = collision_api.collision_query(
+				doctype="Customer", inputs={phone_input["key"]: phone, "customer_name": name}
+			)
+		finally:
+			frappe.set_user("Administrator")
+			frappe.cache.hdel("user_permissions", REP_B)
+		row = next(r for r in masked["results"] if r["owner"] == "Administrator" and not r["can_read"])
+		self.assertEqual({c["comparison"] for c in row["smart"]["comparisons"]}, {"phone", "name"})
+		# what the rep typed comes back as typed; the stored record's values are masked
+		for c in row["smart"]["comparisons"]:
+			self.assertIn("**", c["value_b"], c)
+		self.assertIn("**", row["title"])
+		self.assertIsNone(row["name"])
+		self.assertIsNone(row["url"])
 
 	def test_bad_smart_rules_are_refused(self):
 		with self.assertRaises(frappe.ValidationError):

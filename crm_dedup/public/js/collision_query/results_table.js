@@ -88,7 +88,16 @@ crm_dedup.CollisionQueryResults = class CollisionQueryResults {
 				name: __("Score", null, "Collision Query"),
 				width: 70,
 				align: "right",
-				format: (v, r, c, d) => esc(format_number(d.score, null, 0)),
+				// a smart hit's score is its probability in percent: "why" opens its waterfall
+				format: (v, r, c, d) =>
+					esc(format_number(d.score, null, 0)) +
+					(d.smart
+						? ` <a class="crm-dedup-why small" data-row="${esc(
+								d.dispute_key
+						  )}" title="${esc(__("Why: the weight of each comparison"))}">${__(
+								"why"
+						  )}</a>`
+						: ""),
 			},
 			{
 				id: "dispute",
@@ -179,9 +188,27 @@ crm_dedup.CollisionQueryResults = class CollisionQueryResults {
 			translations: frappe.utils.datatable.get_translations(),
 		});
 		this.rows = rows;
+		this.$table.off("click", ".crm-dedup-why").on("click", ".crm-dedup-why", (e) => {
+			const row = this.rows.find((x) => x.dispute_key === $(e.currentTarget).attr("data-row"));
+			if (row && row.smart) this.show_waterfall(row);
+		});
 		this.$table.off("click", ".crm-dedup-dispute").on("click", ".crm-dedup-dispute", (e) => {
 			crm_dedup.file_dispute({ dispute_key: $(e.currentTarget).attr("data-key") });
 		});
+	}
+
+	show_waterfall(row) {
+		const d = new frappe.ui.Dialog({
+			title: __("Smart match: {0}", [row.rule]),
+			size: "large",
+			fields: [{ fieldtype: "HTML", fieldname: "waterfall" }],
+		});
+		d.fields_dict.waterfall.$wrapper.html(
+			`<p>${frappe.utils.escape_html(row.title)} · ${frappe.utils.escape_html(
+				row.owner_name || row.owner || ""
+			)}</p>${crm_dedup.waterfall(row.smart)}`
+		);
+		d.show();
 	}
 
 	clear() {
