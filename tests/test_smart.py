@@ -383,3 +383,68 @@ def test_smart_rule_is_total(x, y):
 	assert 0.0 <= m.probability <= 1.0
 	rule.record_keys(x)
 	assert "total" in m.explain
+
+
+def test_weights_are_monotone_along_each_ladder():
+	"""A site whose true duplicates all differ in the legal form (city prefix, 有限责任公司): EM sees almost no
+	"exact" name among the candidates and, left alone, weighed "exact" below "equal" (a pair with the same
+	name and the same phone then scored under the log threshold). Trained weights never fall along a ladder,
+	and an exact name weighs at least what an equal one does."""
+	rng = random.Random(7)
+	han = (
+		"安邦宝贝北辰博雅灿烂昌盛晨光辰星达丰德润东方鼎盛方圆飞扬丰泰福瑞富源光明广厦国华海纳汉唐浩然和美恒通"
+	)
+	industries = ["科技", "贸易", "餐饮", "物流", "实业", "电子"]
+	records = []
+	for i in range(6000):
+		core = "".join(rng.choices(han, k=rng.randint(3, 5))) + rng.choice(industries)
+		records.append((f"s{i}", {"customer_name": core + "有限公司", "phone_1": ""}))
+		if i % 20 == 0:
+			records.append((f"d{i}", {"customer_name": "南京" + core + "有限责任公司", "phone_1": ""}))
+	for i in range(16):
+		phone = f"139{rng.randrange(10**8):08d}"
+		name = "".join(rng.choices(han, k=4)) + "贸易有限公司"
+		records += [
+			(f"p{i}a", {"customer_name": name, "phone_1": phone}),
+			(f"p{i}b", {"customer_name": "上海" + name, "phone_1": phone}),
+		]
+	rule = RuleSet.from_dict(
+		{
+			"rules": [
+				{
+					"name": "s",
+					"kind": "smart",
+					"comparisons": [
+						{"name": "phone", "fields": ["phone_1"], "compare": "phone"},
+						{
+							"name": "name",
+							"fields": ["customer_name"],
+							"compare": "company_name",
+							"bands": [92, 80],
+							"key_threshold": 90,
+						},
+					],
+					"thresholds": {"block": 0.999, "warn": 0.95, "log": 0.8},
+				}
+			]
+		},
+		load_models=False,
+	).smart[0]
+	model = train_smart(rule, records)
+	for comp, params in zip(rule.comparisons, model.levels, strict=True):
+		weights = [p.weight for p in params[:-1]]  # "else" aside
+		assert weights == sorted(weights, reverse=True), (
+			comp.name,
+			[(p.label, round(p.weight, 2)) for p in params],
+		)
+	assert model.trained["levels_raised"] >= 1  # this data does make EM break the order
+	rule.model = model
+	m = rule.compare(
+		{"customer_name": "金陵博雅科技有限公司", "phone_1": "13912345678"},
+		{"customer_name": "金陵博雅科技有限公司", "phone_1": "139 1234 5678"},
+		always=True,
+	)
+	exact = m.waterfall["comparisons"][1]
+	assert exact["level"] == "exact"
+	assert model.levels[1][0].weight >= model.levels[1][1].weight  # exact >= equal
+	assert m.probability >= 0.999

@@ -284,10 +284,11 @@ class LevelParams:
 	m: float
 	u: float
 	adjust: float = 0.0  # log2 correction learned from labelled pairs
+	order: float = 0.0  # log2 raise that keeps the ladder ordered (smart_train.make_monotone), before labels
 
 	@property
 	def weight(self) -> float:
-		return math.log2(self.m / self.u) + self.adjust
+		return math.log2(self.m / self.u) + self.order + self.adjust
 
 
 @dataclass
@@ -315,7 +316,14 @@ class SmartModel:
 				{
 					"name": c.name,
 					"levels": [
-						{"label": lv.label, "m": lv.m, "u": lv.u, "adjust": lv.adjust, "weight": lv.weight}
+						{
+							"label": lv.label,
+							"m": lv.m,
+							"u": lv.u,
+							"order": lv.order,
+							"adjust": lv.adjust,
+							"weight": lv.weight,
+						}
 						for lv in params
 					],
 				}
@@ -345,7 +353,11 @@ class SmartModel:
 			levels = [
 				[
 					LevelParams(
-						str(lv["label"]), float(lv["m"]), float(lv["u"]), float(lv.get("adjust", 0.0))
+						str(lv["label"]),
+						float(lv["m"]),
+						float(lv["u"]),
+						float(lv.get("adjust", 0.0)),
+						float(lv.get("order", 0.0)),
 					)
 					for lv in c["levels"]
 				]
@@ -360,7 +372,9 @@ class SmartModel:
 			raise bad("its levels do not match the rule's comparisons: retrain")
 		for got in levels:
 			for lv in got:
-				if not (0 < lv.m < 1 and 0 < lv.u < 1 and math.isfinite(lv.adjust)):
+				if not (
+					0 < lv.m < 1 and 0 < lv.u < 1 and math.isfinite(lv.adjust) and math.isfinite(lv.order)
+				):
 					raise bad(f"level {lv.label!r} has m or u outside (0, 1)")
 		if not 0 < lam < 1:
 			raise bad("lambda outside (0, 1)")

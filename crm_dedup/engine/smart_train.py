@@ -17,7 +17,9 @@ Training (``train_smart``), without labels, as Splink does:
    the labelled pairs' levels, starting from the EM weights and pulled back to them by an L2 prior
    (``label_strength``), learns a log2 correction per level (``adjust``); the pairs also count in EM with
    their known answer. The prior is not refitted: labelled pairs are a chosen sample (what people
-   reviewed), not a random one.
+   reviewed), not a random one;
+6. before the labelled pairs, the EM weights are made monotone along each comparison's ladder
+   (``make_monotone``): a stronger level never weighs less than a weaker one.
 
 Every step reports progress through ``progress(phase, done, total)``.
 """
@@ -327,6 +329,25 @@ def fit_labels(
 	return adj, adj_prior
 
 
+def make_monotone(model: SmartModel) -> int:
+	"""Raises a level's weight to that of the next weaker level where EM left it lower; returns how many.
+
+	A comparison's levels are a ladder, strongest first (exact, equal, same pinyin, within N edits, score
+	bands), so agreeing more must never weigh less. EM can break that where the data says little: on a
+	site whose true duplicates all differ in the legal form, "exact" company names are rare among the
+	candidates, their m comes out tiny and "exact" weighed half of "equal". The raise is kept in ``order``,
+	so m and u stay what EM and the random pairs gave; it runs before the labelled pairs, whose corrections
+	(``adjust``) are people's decisions and are kept as learned. ``else`` (the last level) is left alone."""
+	raised = 0
+	for comp in model.levels:
+		for i in range(len(comp) - 3, -1, -1):  # from the weakest level above "else" up to the strongest
+			floor = comp[i + 1].weight
+			if comp[i].weight < floor:
+				comp[i].order += floor - comp[i].weight
+				raised += 1
+	return raised
+
+
 def read_labels(labels: Iterable[tuple[Any, Any, Any]], ids: Mapping[str, int]) -> list[tuple[int, int, int]]:
 	"""(index a, index b, 0/1) per labelled pair; unknown ids or labels raise InputError naming the pair."""
 	out = []
@@ -403,6 +424,7 @@ def train_smart(
 	total_pairs = len(table) * (len(table) - 1) // 2
 	lam_all = min(max(lam * len(pairs) / total_pairs, MIN_PROB / 100), 0.5) if pairs else MIN_PROB
 	model = SmartModel(rule.definition_hash, lam_all, levels, {})
+	raised = make_monotone(model)  # before the labels: they are people's word and may say otherwise
 	if labelled:
 		adj, _ = fit_labels(rule, model, labelled, label_strength)
 		for comp, row in zip(model.levels, adj, strict=True):
@@ -416,6 +438,7 @@ def train_smart(
 		"random_pairs": len(rnd),
 		"em_iterations": iters,
 		"em_converged": converged,
+		"levels_raised": raised,
 		"labels": {
 			"pairs": len(lab),
 			"duplicates": sum(y for *_, y in lab),

@@ -14,6 +14,7 @@ import time
 
 import frappe
 from frappe import _
+from frappe.translate import get_user_lang
 
 from crm_dedup.core.config import clear_cache, compiled, engine_fields, engine_options, rule_doc_to_dict
 from crm_dedup.core.records import load_records
@@ -72,13 +73,24 @@ def train(rule: str) -> dict:
 	cfg = compiled().cfg
 	smart = RuleSet.from_dict({"options": engine_options(cfg), "rules": [spec]}, load_models=False).smart[0]
 
+	# the job runs in the worker: progress in the language of the user who started it
+	frappe.local.lang = get_user_lang(frappe.session.user)
+	phases = {
+		"load": _("Loading records"),
+		"prepare": _("Preparing values"),
+		"candidates": _("Finding candidate pairs"),
+		"random": _("Sampling random pairs"),
+		"compare": _("Comparing pairs"),
+		"em": _("Learning weights (EM iterations)"),
+	}
+
 	def progress(phase: str, done: int, total: int) -> None:
 		frappe.publish_progress(
 			min(99, 100 * done / total) if total else 0,
 			title=_("Training {0}").format(rule),
 			doctype="Dedup Rule",
 			docname=rule,
-			description=_("{0}: {1} of {2}").format(_(phase), done, total),
+			description=_("{0}: {1} of {2}").format(phases.get(phase, phase), done, total),
 		)
 
 	paths = engine_fields(spec)

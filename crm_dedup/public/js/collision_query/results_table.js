@@ -77,7 +77,7 @@ crm_dedup.CollisionQueryResults = class CollisionQueryResults {
 			{
 				id: "matched",
 				name: __("Matched Fields", null, "Collision Query"),
-				width: 260,
+				width: 230,
 				format: (v, r, c, d) =>
 					(d.matched_fields || [])
 						.map((m) => `${esc(m.label)}: <b>${esc(m.value)}</b>`)
@@ -86,7 +86,7 @@ crm_dedup.CollisionQueryResults = class CollisionQueryResults {
 			{
 				id: "score",
 				name: __("Score", null, "Collision Query"),
-				width: 70,
+				width: 100,
 				align: "right",
 				// a smart hit's score is its probability in percent: "why" opens its waterfall
 				format: (v, r, c, d) =>
