@@ -64,6 +64,9 @@ ignore_links_on_delete += [
 scheduler_events = {
 	"daily": ["crm_dedup.scans.start.run_scheduled_daily", "crm_dedup.ownership.pool.run_daily"],
 	"weekly": ["crm_dedup.scans.start.run_scheduled_weekly"],
+	# the key index follows writes that bypass doc events (crm_dedup.rules.reconcile)
+	"cron": {"*/10 * * * *": ["crm_dedup.rules.reconcile.run_incremental"]},
+	"daily_long": ["crm_dedup.rules.reconcile.run_full"],
 }
 
 # ---- Data Import dry run (crm_dedup.checks.data_import)---------------------------------------------------
