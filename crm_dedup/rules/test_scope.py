@@ -128,6 +128,37 @@ class TestRuleScope(DedupTestCase):
 			self.store(self.bj)
 		self.assertIn(shanghai.name, str(ctx.exception))
 
+	def test_smart_rule_honours_applies_when_and_a_search_filter(self):
+		smart = {
+			"kind": "Smart",
+			"comparisons": [
+				{"comparison_name": "name", "fields": "customer_name", "compare": "Company Name"}
+			],
+			"block_probability": 0.5,
+		}
+		rule = self.make_rule(
+			"smart store",
+			"Customer",
+			"Block",
+			[],
+			search_within="Records matching a filter",
+			search_filter=json.dumps([["Customer", "territory", "=", self.sh]]),
+			applies_when=json.dumps([["Customer", "territory", "in", [self.sh, self.bj], False]]),
+			**smart,
+		)
+		beijing = self.store(self.bj)
+		self.assertFalse(frappe.db.exists("Dedup Key", {"rule": rule, "ref_name": beijing.name}))
+		self.store(self.bj)  # the Beijing record is not searched
+		shanghai = self.store(self.sh)
+		self.assertTrue(frappe.db.exists("Dedup Key", {"rule": rule, "ref_name": shanghai.name}))
+		with self.assertRaises(DedupDuplicateError) as ctx:
+			self.store(self.bj)
+		self.assertIn(shanghai.name, str(ctx.exception))
+		self.assertTrue(self.store(self.territory("Elsewhere")).name)  # "Applies when" leaves it out
+		# not yet for smart rules: the same values of fields
+		with self.assertRaises(frappe.ValidationError):
+			self.make_rule("smart same values", "Customer", "Block", [], **WITHIN_TERRITORY, **smart)
+
 	def test_overlapping_scopes_strictest_action_wins(self):
 		self.make_rule("warn everywhere", "Customer", "Warn", NAME)
 		self.make_rule("block in territory", "Customer", "Block", NAME, **WITHIN_TERRITORY)
