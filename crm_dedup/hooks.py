@@ -30,6 +30,15 @@ doc_events = {
 		"on_trash": ["crm_dedup.checks.events.on_trash", "crm_dedup.ownership.disputes.on_trash_record"],
 		"after_rename": ["crm_dedup.checks.events.after_rename"],
 	},
+	# rules may read the fields of a record's linked Contacts / Addresses (crm_dedup.core.related)
+	"Contact": {
+		"on_update": ["crm_dedup.core.related.reindex_parties"],
+		"after_delete": ["crm_dedup.core.related.reindex_parties"],
+	},
+	"Address": {
+		"on_update": ["crm_dedup.core.related.reindex_parties"],
+		"after_delete": ["crm_dedup.core.related.reindex_parties"],
+	},
 	"Dedup Rule": {
 		"on_update": ["crm_dedup.core.config.clear_cache"],
 		"on_trash": ["crm_dedup.core.config.clear_cache"],

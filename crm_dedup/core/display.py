@@ -50,7 +50,12 @@ def can_read(doctype: str, name: str, user: str | None = None) -> bool:
 
 def field_label(doctype: str, path: str) -> str:
 	"""The translated label of a field path (``table.field`` as "Table › Field"); the path when unknown."""
+	from crm_dedup.core.related import RELATED, is_related
+
 	meta = frappe.get_meta(doctype)
+	if is_related(path):  # contacts.phone_nos.phone -> "Contact › Contact Numbers › Number"
+		rel, sub = path.split(".", 1)
+		return f"{_(RELATED[rel])} › {field_label(RELATED[rel], sub)}"
 	if "." in path:
 		table, child_field = path.split(".", 1)
 		tdf = meta.get_field(table)

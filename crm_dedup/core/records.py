@@ -36,8 +36,22 @@ def path_value(doc: Any, path: str) -> Any:
 
 
 def doc_to_record(doc: Any, fields: Iterable[str]) -> dict:
-	"""{field path: value} of a document (or dict) for ``fields`` (child paths as lists)."""
-	return {p: path_value(doc, p) for p in fields}
+	"""{field path: value} of a document (or dict) for ``fields`` (child paths as lists). Fields of linked
+	Contacts / Addresses (``contacts.phone_nos.phone``, ``core.related``) come from the database for a saved
+	document, and from the dict itself for a query record."""
+	from crm_dedup.core import related
+
+	own, rel = related.split_related(fields)
+	out = {p: path_value(doc, p) for p in own}
+	if not rel:
+		return out
+	name = get_value(doc, "name")
+	if not isinstance(doc, Mapping) and name and get_value(doc, "doctype"):
+		loaded = related.load_related(doc.doctype, [name], rel).get(str(name), {})
+		out.update(loaded)
+	else:
+		out.update({f"{r}.{sub}": path_value(doc, f"{r}.{sub}") for r, subs in rel.items() for sub in subs})
+	return out
 
 
 def map_record(record: Mapping[str, Any], field_map: Mapping[str, list[str]]) -> dict:
@@ -80,10 +94,18 @@ def split_paths(doctype: str, paths: Iterable[str]) -> tuple[list[str], dict[str
 
 def load_records(doctype: str, names: Iterable[str], paths: Iterable[str], db: Any = None) -> dict[str, dict]:
 	"""{name: record} for existing ``names``, read with ``db`` (default ``frappe.db``)."""
+	from crm_dedup.core import related
+
 	names = list(dict.fromkeys(str(n) for n in names))
 	if not names:
 		return {}
 	db = db or frappe.db
+	paths, rel = related.split_related(paths)
+	if rel:
+		out = load_records(doctype, names, paths, db)
+		for name, values in related.load_related(doctype, list(out), rel, db).items():
+			out[name].update(values)
+		return out
 	plain, tables = split_paths(doctype, paths)
 	cols = ", ".join(f"`{c}`" for c in ["name", *[p for p in plain if p != "name"]])
 	out: dict[str, dict] = {}

@@ -46,7 +46,12 @@ def resolve_path(doctype: str, path: str) -> tuple[Any, str | None]:
 	"""(docfield or None, error message or None) for a field path of ``doctype``."""
 	from frappe.model import no_value_fields
 
+	from crm_dedup.core.related import RELATED, is_related
+
 	meta = frappe.get_meta(doctype)
+	if is_related(path):  # contacts.phone_nos.phone: a field of the linked Contacts
+		rel, sub = path.split(".", 1)
+		return resolve_path(RELATED[rel], sub)
 	if "." in path:
 		table, child_field = path.split(".", 1)
 		tdf = meta.get_field(table)
@@ -136,6 +141,7 @@ def field_options(doctype: str) -> list[dict]:
 				"fits": _fits(df.fieldname, df),
 			}
 		)
+	out += _related_options(doctype)
 	for tdf in children:
 		child_meta = frappe.get_meta(tdf.options)
 		for df in child_meta.fields:
@@ -153,3 +159,37 @@ def field_options(doctype: str) -> list[dict]:
 				}
 			)
 	return out
+
+
+def _related_options(doctype: str) -> list[dict]:
+	"""Fields of the Contacts and Addresses linked to a record (``core.related``), for doctypes they link to."""
+	from crm_dedup.core.related import OFFERED, RELATED
+
+	if doctype in RELATED.values() or frappe.get_meta(doctype).istable:
+		return []
+	out = []
+	for rel, subs in OFFERED.items():
+		other = RELATED[rel]
+		for sub in subs:
+			df, error = resolve_path(other, sub)
+			if error:
+				continue
+			path = f"{rel}.{sub}"
+			out.append(
+				{
+					"value": path,
+					"label": field_label_of(doctype, path),
+					"fieldtype": df.fieldtype,
+					"options": df.options if df.fieldtype == "Data" else None,
+					"group": _("Linked {0}").format(_(other)),
+					"custom": 0,
+					"fits": _fits(path, df),
+				}
+			)
+	return out
+
+
+def field_label_of(doctype: str, path: str) -> str:
+	from crm_dedup.core.display import field_label
+
+	return field_label(doctype, path)
