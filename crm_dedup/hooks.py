@@ -75,6 +75,8 @@ scheduler_events = {
 	"weekly": ["crm_dedup.scans.start.run_scheduled_weekly"],
 	# the key index follows writes that bypass doc events (crm_dedup.rules.reconcile)
 	"cron": {"*/10 * * * *": ["crm_dedup.rules.reconcile.run_incremental"]},
+	# a scan whose worker was killed is resumed where it stopped (crm_dedup.scans.jobs.resume)
+	"all": ["crm_dedup.scans.jobs.resume_stalled"],
 	"daily_long": ["crm_dedup.rules.reconcile.run_full"],
 }
 

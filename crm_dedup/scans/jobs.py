@@ -152,6 +152,8 @@ def _start_chunks(scan: str, state: dict, names: list[str], chunk: int) -> None:
 	step_no = state["step"]
 	bounds = [(names[i], names[min(i + chunk, len(names)) - 1]) for i in range(0, len(names), chunk)]
 	state["chunks"] = len(bounds)
+	state["chunked_step"] = step_no
+	state["bounds"] = bounds  # what a resumed scan re-queues (resume_stalled)
 	state["jobs"] = state.get("jobs", 0) + len(bounds)
 	get_redis_conn().set(_blob_key(scan, step_no, "done"), 0, ex=BLOB_TTL)
 	_save_state(scan, state)
@@ -197,7 +199,9 @@ def run_key_chunk(scan: str, step_no: int, chunk_no: int, first: str, last: str)
 		_("Keys of {0}: {1} of {2} chunks").format(_(step["doctype"]), done, chunks),
 		force=True,
 	)
-	if done == chunks:
+	# the compare job starts when every chunk's keys are there (not when a counter says so: a chunk re-run
+	# after a killed worker counts twice); two chunks finishing at once enqueue it once (deduplicated id)
+	if done >= chunks and _chunks_missing(r, scan, step_no, chunks) == []:
 		enqueue(
 			"crm_dedup.scans.jobs.run_compare",
 			job_id(scan, f"{step_no}::compare"),
@@ -205,6 +209,10 @@ def run_key_chunk(scan: str, step_no: int, chunk_no: int, first: str, last: str)
 			step_no=step_no,
 		)
 		frappe.db.commit()
+
+
+def _chunks_missing(r: Any, scan: str, step_no: int, chunks: int) -> list[int]:
+	return [i for i in range(chunks) if not r.exists(_blob_key(scan, step_no, f"keys:{i}"))]
 
 
 @_guarded
@@ -371,3 +379,74 @@ def _complete(scan: str, state: dict) -> None:
 		doctype="Dedup Scan",
 		docname=scan,
 	)
+
+
+# ==== a scan whose worker died ===========================================================================
+def resume(scan: str) -> str | None:
+	"""Re-queues what a killed worker left undone; returns what was done (None: nothing to do).
+
+	A scan in flight with no job queued or running (``queue.scan_alive``; a killed worker's job counts as
+	running until its heartbeat expires, 90 s) is resumed where it stopped: the key chunks whose keys are
+	missing are queued again, or the compare job when all are there, or the current step again. Every job is
+	idempotent (keys are stored per chunk; sets are saved by their members, so a step run twice updates the
+	same sets instead of doubling them)."""
+	from crm_dedup.scans.queue import scan_alive
+
+	status = frappe.db.get_value("Dedup Scan", scan, "status")
+	if status not in ("Queued", "Running") or scan_alive(scan):
+		return None
+	state = _load_state(scan)
+	if not state.get("steps"):
+		return None
+	step_no = state["step"]
+	state["resumed"] = state.get("resumed", 0) + 1
+	r = get_redis_conn()
+	if state.get("chunked_step") == step_no and step_no < len(state["steps"]):
+		chunks = state.get("chunks") or 0
+		missing = _chunks_missing(r, scan, step_no, chunks)
+		if missing and not state.get("bounds"):
+			raise frappe.ValidationError(_("Scan {0} cannot be resumed; start it again.").format(scan))
+		_save_state(scan, state)
+		if missing:
+			# the counter restarts from the chunks that are there, so the last re-run one starts the compare
+			r.set(_blob_key(scan, step_no, "done"), chunks - len(missing), ex=BLOB_TTL)
+			for i in missing:
+				first, last = state["bounds"][i]
+				enqueue(
+					"crm_dedup.scans.jobs.run_key_chunk",
+					job_id(scan, f"{step_no}::keys::{i}::r{state['resumed']}"),
+					scan=scan,
+					step_no=step_no,
+					chunk_no=i,
+					first=first,
+					last=last,
+				)
+			what = _("{0} key chunks queued again").format(len(missing))
+		else:
+			enqueue(
+				"crm_dedup.scans.jobs.run_compare",
+				job_id(scan, f"{step_no}::compare::r{state['resumed']}"),
+				scan=scan,
+				step_no=step_no,
+			)
+			what = _("the compare job queued again")
+	else:
+		_save_state(scan, state)
+		enqueue("crm_dedup.scans.jobs.run_scan", job_id(scan, f"{step_no}::r{state['resumed']}"), scan=scan)
+		what = _("the current step queued again")
+	frappe.db.commit()
+	frappe.db.set_value(
+		"Dedup Scan", scan, "progress_message", _("Resumed after a lost worker: {0}").format(what)[:140]
+	)
+	frappe.db.commit()
+	return what
+
+
+def resume_stalled() -> None:
+	"""Scheduler (every few minutes): resumes the scans whose worker died."""
+	for scan in frappe.get_all("Dedup Scan", filters={"status": ["in", ["Queued", "Running"]]}, pluck="name"):
+		try:
+			resume(scan)
+		except Exception as e:
+			frappe.db.rollback()
+			_fail(scan, e)

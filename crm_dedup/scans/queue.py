@@ -10,7 +10,8 @@ import json
 from typing import Any
 
 import frappe
-from frappe.utils.background_jobs import get_queue, is_job_enqueued
+from frappe.utils.background_jobs import get_job_status, get_queue, is_job_enqueued
+from rq.job import JobStatus
 
 QUEUE = "long"
 JOB_PREFIX = "crm_dedup_scan"
@@ -48,14 +49,21 @@ def scan_alive(scan: str) -> bool:
 	"""Whether any job of the scan is queued or running (a scan left Running by a killed worker is not)."""
 	try:
 		q = get_queue(QUEUE)
-		ids = list(q.get_job_ids()) + list(q.started_job_registry.get_job_ids())
+		started = q.started_job_registry
+		# a job whose worker was killed stays "started" until its heartbeat expires (about 90 s)
+		expired = set(started.get_expired_job_ids())
+		ids = list(q.get_job_ids()) + [i for i in started.get_job_ids() if i not in expired]
 	except Exception:
 		return True
 	prefix = f"{frappe.local.site}::{job_id(scan)}"
 	if any(i == prefix or i.startswith(prefix + "::") for i in ids):
 		return True
-	# a job that a worker has just taken off the queue is in neither list for a moment; its status says
-	return job_active(job_id(scan))
+	# a job that a worker has just taken off the queue is in neither list for a moment: its status is still
+	# "queued" (a killed worker's job says "started" for ever, so that status proves nothing)
+	try:
+		return get_job_status(job_id(scan)) == JobStatus.QUEUED
+	except Exception:
+		return False
 
 
 def busy_scans(doctypes: set[str], exclude: str) -> str | None:

@@ -17,7 +17,7 @@ from frappe.utils import cint
 
 from crm_dedup.core.config import compiled, config, split_fields
 from crm_dedup.core.roles import require_manager
-from crm_dedup.scans.queue import busy_scans, enqueue, job_active, job_id
+from crm_dedup.scans.queue import busy_scans, enqueue, job_id, scan_alive
 
 DEFAULT_CHUNK = 200_000  # one job is fastest below this (100k customers: 8 s, 0.4 GB); above, memory
 RESET = {
@@ -111,7 +111,7 @@ def _rule_step(comp: Any, scan_doctype: str | None, rule: str) -> dict:
 
 def enqueue_scan(doc: Any) -> dict:
 	"""Validates the plan, marks the scan Queued and enqueues its first job (once: deduplicated job id)."""
-	if doc.status in ("Queued", "Running") and job_active(job_id(doc.name)):
+	if doc.status in ("Queued", "Running") and scan_alive(doc.name):
 		frappe.throw(_("Scan {0} is already running.").format(doc.name), title=_("Already running"))
 	steps = plan(doc.scan_doctype, doc.rule)
 	busy = busy_scans({s["doctype"] for s in steps}, exclude=doc.name)
