@@ -22,6 +22,7 @@ from typing import Any
 
 import frappe
 from frappe import _
+from frappe.translate import get_user_lang
 from frappe.utils import cint, now_datetime
 from frappe.utils.background_jobs import get_redis_conn
 
@@ -83,6 +84,8 @@ def _guarded(fn):
 
 	def wrapper(scan: str, *args: Any, **kwargs: Any) -> None:
 		try:
+			# progress and messages in the language of the user who started the scan (the job runs as them)
+			frappe.local.lang = get_user_lang(frappe.session.user)
 			fn(scan, *args, **kwargs)
 		except Exception as e:
 			frappe.db.rollback()
@@ -192,6 +195,8 @@ def run_key_chunk(scan: str, step_no: int, chunk_no: int, first: str, last: str)
 		ex=BLOB_TTL,
 	)
 	r.rpush(_blob_key(scan, step_no, "rss"), _peak_rss_mb())
+	r.rpush(_blob_key(scan, step_no, "workers"), _worker_name())
+	r.expire(_blob_key(scan, step_no, "workers"), BLOB_TTL)
 	r.expire(_blob_key(scan, step_no, "rss"), BLOB_TTL)
 	done = r.incr(_blob_key(scan, step_no, "done"))
 	progress(
@@ -230,6 +235,7 @@ def run_compare(scan: str, step_no: int) -> None:
 	records = list(iter_records(step["doctype"], names, step_paths(step), progress, 0.45, 0.55))
 	load_seconds = time.time() - t_load
 	key_rss = [float(x) for x in r.lrange(_blob_key(scan, step_no, "rss"), 0, -1)]
+	key_workers = sorted({x.decode() for x in r.lrange(_blob_key(scan, step_no, "workers"), 0, -1)})
 	_compare_and_save(
 		scan,
 		state,
@@ -239,10 +245,13 @@ def run_compare(scan: str, step_no: int) -> None:
 		total_records=total_records,
 		key_job_rss=key_rss,
 		load_seconds=load_seconds,
+		key_workers=key_workers,
 	)
 	for i in range(state.get("chunks") or 0):
 		r.delete(_blob_key(scan, step_no, f"keys:{i}"))
-	r.delete(_blob_key(scan, step_no, "done"), _blob_key(scan, step_no, "rss"))
+	r.delete(
+		_blob_key(scan, step_no, "done"), _blob_key(scan, step_no, "rss"), _blob_key(scan, step_no, "workers")
+	)
 	state = _load_state(scan)
 	if state["step"] < len(state["steps"]):
 		enqueue("crm_dedup.scans.jobs.run_scan", job_id(scan, f"{state['step']}::next"), scan=scan)
@@ -282,6 +291,7 @@ def _compare_and_save(
 	total_records: int | None = None,
 	key_job_rss: list[float] | None = None,
 	load_seconds: float = 0.0,
+	key_workers: list[str] | None = None,
 ) -> None:
 	"""Runs the engine over ``records`` for the current step, writes the sets, records the step's figures."""
 	step = state["steps"][state["step"]]
@@ -315,6 +325,8 @@ def _compare_and_save(
 		"peak_rss_mb": _peak_rss_mb(),
 		"key_jobs": len(key_job_rss or []),
 		"key_job_peak_rss_mb": max(key_job_rss or [0]),
+		"key_job_workers": key_workers or [],  # the RQ workers that ran the key jobs
+		"compare_worker": _worker_name(),
 		**saved,
 	}
 	state = _load_state(scan)
@@ -337,6 +349,14 @@ def _engine_progress(progress: Progress, start: float):
 			)
 
 	return on_progress
+
+
+def _worker_name() -> str:
+	"""The RQ worker running this job ("inline" outside a worker)."""
+	from rq import get_current_job
+
+	job = get_current_job()
+	return (getattr(job, "worker_name", None) or "inline") if job else "inline"
 
 
 def _peak_rss_mb() -> float:

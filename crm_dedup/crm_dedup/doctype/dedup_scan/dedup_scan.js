@@ -10,6 +10,11 @@ frappe.ui.form.on("Dedup Scan", {
 				frm.reload_doc();
 				return;
 			}
+			if (frm.doc.status === "Queued" && !frm._crm_dedup_reloading) {
+				// a worker took the scan: show it Running (once; the bar follows the events)
+				frm._crm_dedup_reloading = true;
+				frm.reload_doc().then(() => (frm._crm_dedup_reloading = false));
+			}
 			frm.dashboard.show_progress(__("Scanning"), data.percent || 0, data.message || "");
 		});
 	},
