@@ -204,6 +204,7 @@ class TestScanSurvivesAKilledWorker(DedupTestCase):
 			len(frappe.get_all("Duplicate Set Member", {"member_name": ["like", f"{self.prefix}%"]})),
 			sum(len(s) for s in expected),
 		)  # none doubled
+		self.assertIn("nothing to resume", doc.resume())  # the form's Resume button on a finished scan
 		print(f"killed {killed_job}; resumed: {resumed}; {len(got)} sets as undisturbed")
 
 

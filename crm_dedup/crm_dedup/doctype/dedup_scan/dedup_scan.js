@@ -34,6 +34,14 @@ frappe.ui.form.on("Dedup Scan", {
 				);
 			}
 		}
+		if (running && frappe.user.has_role(["Dedup Manager", "System Manager"])) {
+			// a scan whose worker was killed is resumed by the scheduler; this does it now
+			frm.add_custom_button(__("Resume"), () =>
+				frm.call("resume").then((r) =>
+					frappe.show_alert({ message: r.message, indicator: "blue" }),
+				),
+			);
+		}
 		if (running) {
 			frm.dashboard.show_progress(
 				__("Scanning"),

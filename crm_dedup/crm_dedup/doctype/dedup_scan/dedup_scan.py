@@ -58,3 +58,16 @@ class DedupScan(Document):
 	@frappe.whitelist()
 	def start(self):
 		return start_scan(self.name)
+
+	@frappe.whitelist()
+	def resume(self) -> str:
+		"""Resumes a scan whose worker died (what the scheduler does every few minutes), or says it runs."""
+		from crm_dedup.core.roles import require_manager
+		from crm_dedup.scans.jobs import resume
+
+		require_manager(_("scan for duplicates"))
+		frappe.has_permission("Dedup Scan", "write", self.name, throw=True)
+		what = resume(self.name)
+		if what is None:
+			return _("The scan is still running (or waiting for a worker); nothing to resume.")
+		return _("Resumed: {0}").format(what)
