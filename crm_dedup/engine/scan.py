@@ -150,12 +150,14 @@ def _key_records(rules: RuleSet, records: list[Mapping[str, Any]], keep: bool) -
 	"""Keys and compact values of a chunk of records (in a worker, or in this process for small inputs):
 
 	- per rule, (key hashes as int64, the record's position in the chunk as int32), one entry per key;
-	- the norms of the ready signatures, one ``store.dump`` a record (every candidate pair reads them);
+	- the norms of the ready signatures, one ``store.dump`` a record (every candidate pair reads them), as
+	  plain data (``Comparator.pack``: marshal, not pickle; ``_Judge`` unpacks them);
 	- the ready values in full, with the record itself when ``keep`` (the rule fields of a streamed row), one
 	  ``store.dump`` a record (only the records some pair reaches ``compare_rule`` with read them back).
 	"""
 	plan = key_plan(rules)
 	ready = ready_signatures(rules)
+	packs = [COMPARATORS[sig[1]].pack for sig in ready]
 	n_rules = len(plan)
 	hashes: list[list[int]] = [[] for _ in range(n_rules)]
 	counts: list[list[int]] = [[] for _ in range(n_rules)]
@@ -169,8 +171,19 @@ def _key_records(rules: RuleSet, records: list[Mapping[str, Any]], keep: bool) -
 			hashes[r].extend(k)
 			counts[r].append(len(k))
 		vals = [values[sig] for sig in ready]
-		norms_out.append(dump(tuple([tuple([v.norm for v in vs]) for vs in vals])))
-		packed = tuple([tuple([(v.field, v.raw, v.norm, v.note) for v in vs]) for vs in vals])
+		norms = tuple(
+			[
+				tuple([v.norm for v in vs] if pack is None else [pack(v.norm) for v in vs])
+				for vs, pack in zip(vals, packs, strict=True)
+			]
+		)
+		norms_out.append(dump(norms))
+		packed = tuple(
+			[
+				tuple([(v.field, v.raw, n, v.note) for v, n in zip(vs, ns, strict=True)])
+				for vs, ns in zip(vals, norms, strict=True)
+			]
+		)
 		spill_out.append(dump((packed, rec if keep else None)))
 	positions = np.arange(len(records), dtype=np.int32)
 	keyed = [(np.array(hashes[r], dtype=np.int64), np.repeat(positions, counts[r])) for r in range(n_rules)]
@@ -459,6 +472,9 @@ class _Judge:
 		self.complete_bits = complete_bits
 		self.by_mask: dict[int, list[int]] = {}
 		self.prepared: dict[int, Prepared] = {}
+		# per ready signature: how its stored norms become norms again (None: they are stored as they are)
+		self.unpacks = tuple(COMPARATORS[sig[1]].unpack for sig in self.ready_sigs)
+		self.packed_at = tuple(k for k, u in enumerate(self.unpacks) if u is not None)
 
 	def prep(self, i: int) -> Prepared:
 		p = self.prepared.get(i)
@@ -468,13 +484,23 @@ class _Judge:
 			packed, rec = self.spill[i]
 			if rec is None:
 				rec = self.items[i][1]
+			if self.packed_at:
+				packed = list(packed)
+				for k in self.packed_at:
+					unpack = self.unpacks[k]
+					packed[k] = tuple([(f, raw, unpack(n), note) for f, raw, n, note in packed[k]])
 			src = LazyValues(self.rules, rec, dict(zip(self.ready_sigs, packed, strict=True)))
 			p = self.prepared[i] = Prepared(self.ids[i], rec, src)
 		return p
 
 	def norms(self, i: int) -> Norms:
 		"""The norms of record i for every ready signature, in ready_sigs order."""
-		return self.norm_blob[i]
+		norms = self.norm_blob[i]
+		if self.packed_at:
+			norms = list(norms)
+			for k in self.packed_at:
+				norms[k] = tuple(map(self.unpacks[k], norms[k]))
+		return norms
 
 	def evaluate(self, pair_list: list[tuple[int, int]]) -> tuple[int, list[tuple[int, int, Match]]]:
 		"""Judges these candidate pairs: (pairs compared, matched pairs)."""
