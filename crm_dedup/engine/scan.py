@@ -137,9 +137,16 @@ def _hashed_keys(plan: KeyPlan, values: LazyValues) -> KeyHashes:
 	return tuple(out)
 
 
-def ready_signatures(rules: RuleSet) -> list[tuple]:
-	"""The signatures of all blocking conditions: every record's values for them are prepared for its keys."""
-	return sorted({r.conditions[i].signature for r in rules.rules for i in r.blocking_conditions}, key=repr)
+def ready_signatures(rules: RuleSet, all_conditions: bool = True) -> list[tuple]:
+	"""The signatures every record's values are prepared for while it is keyed: those of the blocking
+	conditions (its keys need them) and, with ``all_conditions``, those of every other condition too, so that
+	a candidate pair is judged on plain norms alone and only a pair some rule holds for on them reaches
+	``compare_rule`` (preparing a record in full, from the spill file, for every pair that passed its blocking
+	condition cost more than preparing every record's few other values once, in the key workers)."""
+	sigs = {r.conditions[i].signature for r in rules.rules for i in r.blocking_conditions}
+	if all_conditions:
+		sigs |= {c.signature for r in rules.rules for c in r.conditions}
+	return sorted(sigs, key=repr)
 
 
 Packed = tuple  # per ready signature: the record's values as (field, raw, norm, note) tuples
