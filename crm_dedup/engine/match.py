@@ -284,7 +284,8 @@ class PersonForm:
 	han: str
 
 
-@lru_cache(maxsize=200_000)  # names repeat (李伟), and a scan prepares a record's name once per pair it reaches
+# names repeat (李伟): a million records hold a few hundred thousand distinct ones
+@lru_cache(maxsize=200_000)
 def _person_form(raw: str) -> tuple[PersonForm, str] | None:
 	variants = person_variants(raw)
 	if not variants:
