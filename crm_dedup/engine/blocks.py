@@ -271,9 +271,11 @@ class PairStore:
 				f.write(part.tobytes())
 				self.sizes[q] += hi - lo
 
-	def groups(self, budget: int = PAIR_BUDGET) -> Iterator[tuple[np.ndarray, np.ndarray, int]]:
+	def groups(self, budget: int | None = None) -> Iterator[tuple[np.ndarray, np.ndarray, int]]:
 		"""(codes, bits, tagged codes read) of runs of ranges in order, each run of at most ``budget`` tagged
-		codes (or one range): codes sorted and unique, bits the OR of the rules that found each pair."""
+		codes (default ``PAIR_BUDGET``; or one range): codes sorted and unique, bits the OR of the rules that
+		found each pair."""
+		budget = PAIR_BUDGET if budget is None else budget
 		q = 0
 		while q < _RANGES:
 			end, size = q + 1, self.sizes[q]
@@ -337,7 +339,7 @@ class CandidateSet:
 		"""An upper bound of the number of pairs (a pair once per rule that found it)."""
 		return self.store.tagged if self.store is not None else len(self.whole)
 
-	def groups(self, budget: int = PAIR_BUDGET) -> Iterator[tuple[Candidates, int]]:
+	def groups(self, budget: int | None = None) -> Iterator[tuple[Candidates, int]]:
 		"""(pairs, their share of ``tagged``) in code order, a run of ranges at a time."""
 		if self.store is None:
 			if self.whole is not None and len(self.whole):
