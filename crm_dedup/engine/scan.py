@@ -308,6 +308,8 @@ def _scan(rules, records, cap, window, progress, total, skip_pairs, workers) -> 
 			pairs.close()
 	finally:
 		keyed.spill.close()
+	# the norms (~180 bytes a record), the judge and its cache are used by no later step: freed before the sets
+	keyed.norms = judge = uf = None
 	result.pairs.sort(key=lambda t: (_sort_id(t[0]), _sort_id(t[1])))
 	result.clusters, result.possible, cut = build_sets(result.pairs, rules.set_threshold)
 	result.stats = {
