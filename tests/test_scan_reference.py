@@ -102,6 +102,7 @@ def test_streamed_csv_in_worker_processes_equals_the_reference(data, expected, t
 	monkeypatch.setattr(cli, "_STREAM_CHUNK", 700)
 	monkeypatch.setattr(blocks, "_SORT_PART", 5000)  # a rule's keys sorted in parts
 	monkeypatch.setattr(blocks, "_PAIR_BATCH", 1000)  # and its pairs made in batches
+	monkeypatch.setattr(blocks, "PAIR_BUDGET", 2000)  # candidate pairs merged and judged in several runs
 	path = tmp_path / "c.csv"
 	path.write_text(data[0], encoding="utf-8")
 	stream = cli.stream_csv(str(path), "id", RULES)

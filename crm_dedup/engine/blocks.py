@@ -104,6 +104,18 @@ class Candidates:
 		return list(zip(self.codes[lo:hi].tolist(), self.bits[lo:hi].tolist(), strict=True))
 
 
+def _sorted_unique(codes: np.ndarray) -> np.ndarray:
+	"""``np.unique`` of an int64 array (sorted, each value once), by an in-place sort and one comparison:
+	numpy 2's ``np.unique`` hashes integers first, several times slower on millions of pair codes."""
+	codes.sort()
+	if len(codes) < 2:
+		return codes
+	keep = np.empty(len(codes), dtype=bool)
+	keep[0] = True
+	np.not_equal(codes[1:], codes[:-1], out=keep[1:])
+	return codes[keep]
+
+
 def _buckets(hashes: np.ndarray, records: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 	"""Sorted by (hash, record), repeats of a key for one record dropped: (records, bucket starts, sizes)."""
 	order = np.lexsort((records, hashes))
@@ -182,7 +194,7 @@ def rule_pairs(
 			parts.append(codes)
 			oversized += big
 			distinct += keys
-		return np.unique(np.concatenate(parts)), oversized, distinct
+		return _sorted_unique(np.concatenate(parts)), oversized, distinct
 	records, starts, sizes = _buckets(hashes, records)
 	del hashes
 	distinct = len(starts)
@@ -202,8 +214,143 @@ def rule_pairs(
 				a, b = a0, members[y]
 				codes.append(a * count + b if a < b else b * count + a)
 		parts.append(np.array(codes, dtype=np.int64))
-	codes = np.unique(np.concatenate(parts)) if parts else np.zeros(0, np.int64)
+	codes = _sorted_unique(np.concatenate(parts)) if parts else np.zeros(0, np.int64)
 	return codes, len(big), distinct
+
+
+_RANGES = 64  # files of candidate pairs, by range of their first record
+PAIR_BUDGET = 8_000_000  # tagged pair codes merged (and judged) at once, at most (unless one range has more)
+
+
+class PairStore:
+	"""Candidate pairs of all rules, as they come from the buckets, in ``_RANGES`` files of an unlinked
+	temporary folder by range of the pair's first record: each pair as ``code << shift | rule`` (int64). A
+	run of ranges is merged at a time (``groups``), so only its pairs are ever in memory, not all of them."""
+
+	def __init__(self, count: int, n_rules: int, folder: str | None = None) -> None:
+		self.count = count
+		self.n_rules = n_rules
+		self.shift = max(1, (n_rules - 1).bit_length())
+		if (count * count) << self.shift >= 1 << 63:
+			raise ValueError(f"too many records for one scan ({count:,})")
+		self.per_range = max(1, -(-count // _RANGES))
+		# code bounds of the ranges: range q holds the pairs whose first record is in q*per_range...
+		firsts = np.arange(_RANGES + 1, dtype=np.int64) * self.per_range
+		self._bounds = np.minimum(firsts, count) * count
+		self._dir = tempfile.TemporaryDirectory(prefix="crm-dedup-pairs-", dir=folder)
+		self._files: dict[int, Any] = {}
+		self.sizes = [0] * _RANGES  # tagged codes per range
+		self.bits_type = (
+			np.uint8
+			if n_rules <= 8
+			else np.uint16
+			if n_rules <= 16
+			else np.uint32
+			if n_rules <= 32
+			else np.uint64
+		)
+
+	@property
+	def tagged(self) -> int:
+		"""Pair codes stored, a pair once per rule (and hash part) that found it: at least the pairs."""
+		return sum(self.sizes)
+
+	def add(self, rule: int, codes: np.ndarray) -> None:
+		"""Sorted codes (``a * count + b``) of pairs found by ``rule``."""
+		if not len(codes):
+			return
+		cut = np.searchsorted(codes, self._bounds)
+		for q in range(_RANGES):
+			lo, hi = int(cut[q]), int(cut[q + 1])
+			if hi > lo:
+				part = codes[lo:hi] << self.shift
+				part |= rule
+				f = self._files.get(q)
+				if f is None:
+					f = self._files[q] = open(os.path.join(self._dir.name, str(q)), "w+b")
+				f.write(part.tobytes())
+				self.sizes[q] += hi - lo
+
+	def groups(self, budget: int | None = None) -> Iterator[tuple[np.ndarray, np.ndarray, int]]:
+		"""(codes, bits, tagged codes read) of runs of ranges in order, each run of at most ``budget`` tagged
+		codes (default ``PAIR_BUDGET``; or one range): codes sorted and unique, bits the OR of the rules that
+		found each pair."""
+		budget = PAIR_BUDGET if budget is None else budget
+		q = 0
+		while q < _RANGES:
+			end, size = q + 1, self.sizes[q]
+			while end < _RANGES and size + self.sizes[end] <= budget:
+				size += self.sizes[end]
+				end += 1
+			parts = []
+			for r in range(q, end):
+				f = self._files.pop(r, None)
+				if f is not None:
+					f.seek(0)
+					parts.append(np.frombuffer(f.read(), dtype=np.int64))
+					f.close()
+			q = end
+			if not size:
+				continue
+			tagged = np.concatenate(parts) if len(parts) > 1 else parts[0].copy()
+			del parts
+			yield (*_merge_tagged(tagged, self.shift, self.bits_type), size)
+
+	def close(self) -> None:
+		for f in self._files.values():
+			f.close()
+		self._files.clear()
+		self._dir.cleanup()
+
+
+def _merge_tagged(tagged: np.ndarray, shift: int, bits_type) -> tuple[np.ndarray, np.ndarray]:
+	"""Tagged codes (``code << shift | rule``) -> (sorted unique codes, OR of their rules' bits). One in-place
+	sort lines up every pair's rules (no argsort, no gathered copies), and the bits are small (uint8 for <= 8
+	rules)."""
+	tagged.sort()
+	n = len(tagged)
+	rule_of = (tagged & ((1 << shift) - 1)).astype(bits_type)
+	bits = np.left_shift(np.ones(n, dtype=bits_type), rule_of)
+	del rule_of
+	tagged >>= shift
+	if not n:
+		return tagged, bits
+	new = np.empty(n, dtype=bool)
+	new[0] = True
+	np.not_equal(tagged[1:], tagged[:-1], out=new[1:])
+	starts = np.flatnonzero(new)
+	del new
+	return tagged[starts], np.bitwise_or.reduceat(bits, starts)
+
+
+@dataclass
+class CandidateSet:
+	"""Every candidate pair of a scan, stored by range of first record (``PairStore``), to be merged and
+	judged a run of ranges at a time; ``loose``, ``oversized`` and ``distinct_keys`` as in ``Candidates``."""
+
+	store: PairStore | None  # None: more than 64 rules, all pairs in ``whole``
+	loose: dict[int, int] = field(default_factory=dict)
+	oversized: int = 0
+	distinct_keys: int = 0
+	whole: Candidates | None = None
+
+	@property
+	def tagged(self) -> int:
+		"""An upper bound of the number of pairs (a pair once per rule that found it)."""
+		return self.store.tagged if self.store is not None else len(self.whole)
+
+	def groups(self, budget: int | None = None) -> Iterator[tuple[Candidates, int]]:
+		"""(pairs, their share of ``tagged``) in code order, a run of ranges at a time."""
+		if self.store is None:
+			if self.whole is not None and len(self.whole):
+				yield self.whole, len(self.whole)
+			return
+		for codes, bits, size in self.store.groups(budget):
+			yield Candidates(codes, bits, self.loose, self.oversized, self.distinct_keys), size
+
+	def close(self) -> None:
+		if self.store is not None:
+			self.store.close()
 
 
 def candidate_pairs(
@@ -214,67 +361,45 @@ def candidate_pairs(
 	window: int,
 	sort_key: Callable[[int], object],
 	progress: Callable[[int], None] | None = None,
-) -> Candidates:
-	"""Every pair of records sharing a key of some rule, with the bits of the rules that found it."""
+	folder: str | None = None,
+) -> CandidateSet:
+	"""Every pair of records sharing a key of some rule, with the bits of the rules that found it: written,
+	rule by rule and part by part of the keys, to a ``PairStore``, never all in memory at once."""
 	loose: dict[int, int] = defaultdict(int)
 	oversized = distinct = 0
-	per_rule = []
-	for r in range(n_rules):
-		found = []
-		for hashes, records in sink.parts(r):
-			codes, big, keys = rule_pairs(hashes, records, count, cap, window, sort_key, 1 << r, loose)
-			del hashes, records
-			oversized += big
-			distinct += keys
-			found.append(codes)
-		per_rule.append(np.unique(np.concatenate(found)) if len(found) > 1 else (found or [_NONE])[0])
-		if progress:
-			progress(r + 1)
 	if n_rules > 64:  # bits no longer fit a uint64: Python ints (slow, and only for very large rule sets)
 		merged: dict[int, int] = {}
-		for r, codes in enumerate(per_rule):
-			for c in codes.tolist():
-				merged[c] = merged.get(c, 0) | (1 << r)
+		for r in range(n_rules):
+			for hashes, records in sink.parts(r):
+				codes, big, keys = rule_pairs(hashes, records, count, cap, window, sort_key, 1 << r, loose)
+				oversized += big
+				distinct += keys
+				for c in codes.tolist():
+					merged[c] = merged.get(c, 0) | (1 << r)
+			if progress:
+				progress(r + 1)
 		keys = sorted(merged)
-		return Candidates(
+		whole = Candidates(
 			np.array(keys, dtype=np.int64),
 			np.array([merged[k] for k in keys], dtype=object),
 			dict(loose),
 			oversized,
 			distinct,
 		)
-	# each rule's codes carry the rule's number in their low bits: one in-place sort of one int64 array lines
-	# up every pair's rules (no argsort, no gathered copies), and the bits are small (uint8 for <= 8 rules)
-	shift = max(1, (n_rules - 1).bit_length())
-	if (count * count) << shift >= 1 << 63:
-		raise ValueError(f"too many records for one scan ({count:,})")
-	bits_type = (
-		np.uint8
-		if n_rules <= 8
-		else np.uint16
-		if n_rules <= 16
-		else np.uint32
-		if n_rules <= 32
-		else np.uint64
-	)
-	tagged = np.empty(sum(len(c) for c in per_rule), dtype=np.int64)
-	at = 0
-	for r, codes in enumerate(per_rule):
-		np.left_shift(codes, shift, out=tagged[at : at + len(codes)])
-		tagged[at : at + len(codes)] |= r
-		at += len(codes)
-		per_rule[r] = None
-	tagged.sort()
-	n = len(tagged)
-	rule_of = (tagged & ((1 << shift) - 1)).astype(bits_type)
-	bits = np.left_shift(np.ones(n, dtype=bits_type), rule_of)
-	del rule_of
-	tagged >>= shift
-	if not n:
-		return Candidates(tagged, bits, dict(loose), oversized, distinct)
-	new = np.empty(n, dtype=bool)
-	new[0] = True
-	np.not_equal(tagged[1:], tagged[:-1], out=new[1:])
-	starts = np.flatnonzero(new)
-	del new
-	return Candidates(tagged[starts], np.bitwise_or.reduceat(bits, starts), dict(loose), oversized, distinct)
+		return CandidateSet(None, dict(loose), oversized, distinct, whole)
+	store = PairStore(count, n_rules, folder)
+	try:
+		for r in range(n_rules):
+			for hashes, records in sink.parts(r):
+				codes, big, keys = rule_pairs(hashes, records, count, cap, window, sort_key, 1 << r, loose)
+				del hashes, records
+				oversized += big
+				distinct += keys
+				store.add(r, codes)
+				del codes
+			if progress:
+				progress(r + 1)
+	except BaseException:
+		store.close()
+		raise
+	return CandidateSet(store, dict(loose), oversized, distinct)

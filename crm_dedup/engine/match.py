@@ -25,7 +25,7 @@ from .normalize import (
 	split_emails,
 	split_phones,
 )
-from .normalize.company_parts import company_parts, compare_parts
+from .normalize.company_parts import CompanyParts, company_parts, compare_parts
 from .normalize.person import han_chars, readings
 from .normalize.text import as_text, to_simplified
 
@@ -102,6 +102,11 @@ class Comparator:
 	def keys(self, norm: Any, threshold: float = 100.0) -> list[str]:
 		"""Blocking keys; fuzzy types given a threshold below 100 add keys that survive one typo."""
 		return [f"{self.name[:2]}:{norm}"]
+
+	# A batch scan stores prepared values with ``marshal`` (strings, numbers, plain tuples), falling back to
+	# the much slower pickle for other types: a type whose norm is another object gives it as plain data.
+	pack = None  # norm -> marshal-able data, or None: the norm is stored as it is (not a dataclass field)
+	unpack = None  # that data -> the norm again
 
 
 class Exact(Comparator):
@@ -235,6 +240,9 @@ class CompanyName(Comparator):
 			parts = company_parts(canonical) or parts
 		return (parts, "")
 
+	pack = staticmethod(tuple)  # CompanyParts -> a plain tuple of strings
+	unpack = staticmethod(CompanyParts._make)
+
 	def compare(self, a, b):
 		if _same_reading(a.core, b.core):
 			return Compared(100.0, "same name in pinyin / English")
@@ -276,13 +284,30 @@ class PersonForm:
 	han: str
 
 
+# names repeat (李伟): a million records hold a few hundred thousand distinct ones
+@lru_cache(maxsize=200_000)
+def _person_form(raw: str) -> tuple[PersonForm, str] | None:
+	variants = person_variants(raw)
+	if not variants:
+		return None
+	joined = tuple(dict.fromkeys(" ".join(sorted(v)) for v in variants))
+	return PersonForm(joined, to_simplified(han_chars(raw))), ""
+
+
+def _pack_person(norm: PersonForm) -> tuple:
+	return (norm.variants, norm.han)
+
+
+def _unpack_person(data: tuple) -> PersonForm:
+	return PersonForm(*data)
+
+
 class PersonName(Comparator):
+	pack = staticmethod(_pack_person)
+	unpack = staticmethod(_unpack_person)
+
 	def prepare(self, raw, region):
-		variants = person_variants(raw)
-		if not variants:
-			return None
-		joined = tuple(dict.fromkeys(" ".join(sorted(v)) for v in variants))
-		return PersonForm(joined, to_simplified(han_chars(raw))), ""
+		return _person_form(raw)
 
 	def compare(self, a: PersonForm, b: PersonForm):
 		if a.han and b.han and a.han == b.han:

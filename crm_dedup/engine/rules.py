@@ -58,6 +58,10 @@ from .sets import DEFAULT_SET_THRESHOLD
 from .smart import SmartRule, parse_smart_rule
 
 ACTIONS = ("block", "warn", "log")
+# Types whose prepared values are a function of the raw text alone (company names are not: aliases are set per
+# process), so ``RuleSet.prepare_values`` keeps them per distinct text, up to this many texts a signature.
+_CACHED_TYPES = frozenset({"exact", "normalized", "person_name", "email", "id_code", "fuzzy"})
+_VALUE_CACHE_SIZE = 100_000
 UNBLOCKABLE = frozenset({"date_within"})  # match types without blocking keys
 BLANKS = ("fail", "ignore")
 Record = Mapping[str, Any]
@@ -247,6 +251,8 @@ class RuleSet:
 	set_threshold: float = DEFAULT_SET_THRESHOLD  # a Warn/Log link scoring this much builds duplicate sets
 	_signatures: dict[tuple, Condition] = field(default_factory=dict, repr=False)
 	_checks: dict[tuple, Check | None] = field(default_factory=dict, repr=False, compare=False)
+	# per single-field signature of a type whose prepared values depend on the raw value alone: raw -> values
+	_value_cache: dict[tuple, dict] = field(default_factory=dict, repr=False, compare=False)
 
 	def __post_init__(self) -> None:
 		if self.placeholders is None:
@@ -267,6 +273,8 @@ class RuleSet:
 				self._signatures.setdefault(c.signature, c)
 		for sig, c in self._signatures.items():
 			self._checks[sig] = self.placeholders.checker(c.match, c.fields, self.default_region)
+			if len(c.fields) == 1 and c.match in _CACHED_TYPES:
+				self._value_cache[sig] = {}
 
 	# ---- JSON --------------------------------------------------------------------------------------
 	@classmethod
@@ -361,7 +369,24 @@ class RuleSet:
 	def prepare_values(self, record: Record, signature: tuple) -> list[Value]:
 		"""The prepared values of one condition signature, as ``prepare`` stores them (scan and check use it
 		to prepare only what a comparison actually reaches). Placeholders are left out here, and only here:
-		a part the placeholder check names is skipped exactly like one ``cmp.prepare`` finds blank."""
+		a part the placeholder check names is skipped exactly like one ``cmp.prepare`` finds blank.
+
+		Values of one field that repeat (cities, people's names, placeholder fillers) are prepared once: the
+		values of a text depend on the text alone for the types in ``_CACHED_TYPES``."""
+		cache = self._value_cache.get(signature)
+		if cache is not None:
+			value = record.get(signature[0][0])
+			if value.__class__ is str:
+				got = cache.get(value)
+				if got is None:
+					got = tuple(self._prepare_values(record, signature))
+					if len(cache) >= _VALUE_CACHE_SIZE:
+						cache.clear()
+					cache[value] = got
+				return list(got)
+		return self._prepare_values(record, signature)
+
+	def _prepare_values(self, record: Record, signature: tuple) -> list[Value]:
 		cond = self._signatures[signature]
 		cmp = COMPARATORS[cond.match]
 		check = self._checks[signature]

@@ -7,8 +7,9 @@ neighbours) so one placeholder value cannot make the scan quadratic; such keys a
 Every candidate pair is judged by ``RuleSet.compare`` over all rules, as if each record had been prepared in
 full; the work is only arranged to be cheap:
 
-- keys need only the values of the blocking conditions, so the other values are prepared lazily, for the
-  records that end up in a candidate pair (``check.LazyValues``);
+- every record's values are prepared once, while it is keyed, and kept as plain norms (``store``), so a pair
+  is checked on norms alone; only a pair some rule holds for on them reads its record back for
+  ``compare_rule`` and the explanation (``check.LazyValues``);
 - for large inputs the keys are computed in worker processes (``workers``; fork only);
 - a rule whose keys are complete (equality types) is not evaluated for a pair that shares none of its keys
   (it cannot fire), unless one of the two records sits under an oversized key of that rule;
@@ -27,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from .blocks import Candidates, KeySink, candidate_pairs
+from .blocks import CandidateSet, KeySink, candidate_pairs
 from .check import LazyValues, key_complete
 from .match import COMPARATORS, FUZZY_TYPES, Comparator, Match
 from .rules import Prepared, RuleSet
@@ -137,9 +138,16 @@ def _hashed_keys(plan: KeyPlan, values: LazyValues) -> KeyHashes:
 	return tuple(out)
 
 
-def ready_signatures(rules: RuleSet) -> list[tuple]:
-	"""The signatures of all blocking conditions: every record's values for them are prepared for its keys."""
-	return sorted({r.conditions[i].signature for r in rules.rules for i in r.blocking_conditions}, key=repr)
+def ready_signatures(rules: RuleSet, all_conditions: bool = True) -> list[tuple]:
+	"""The signatures every record's values are prepared for while it is keyed: those of the blocking
+	conditions (its keys need them) and, with ``all_conditions``, those of every other condition too, so that
+	a candidate pair is judged on plain norms alone and only a pair some rule holds for on them reaches
+	``compare_rule`` (preparing a record in full, from the spill file, for every pair that passed its blocking
+	condition cost more than preparing every record's few other values once, in the key workers)."""
+	sigs = {r.conditions[i].signature for r in rules.rules for i in r.blocking_conditions}
+	if all_conditions:
+		sigs |= {c.signature for r in rules.rules for c in r.conditions}
+	return sorted(sigs, key=repr)
 
 
 Packed = tuple  # per ready signature: the record's values as (field, raw, norm, note) tuples
@@ -150,12 +158,14 @@ def _key_records(rules: RuleSet, records: list[Mapping[str, Any]], keep: bool) -
 	"""Keys and compact values of a chunk of records (in a worker, or in this process for small inputs):
 
 	- per rule, (key hashes as int64, the record's position in the chunk as int32), one entry per key;
-	- the norms of the ready signatures, one ``store.dump`` a record (every candidate pair reads them);
+	- the norms of the ready signatures, one ``store.dump`` a record (every candidate pair reads them), as
+	  plain data (``Comparator.pack``: marshal, not pickle; ``_Judge`` unpacks them);
 	- the ready values in full, with the record itself when ``keep`` (the rule fields of a streamed row), one
 	  ``store.dump`` a record (only the records some pair reaches ``compare_rule`` with read them back).
 	"""
 	plan = key_plan(rules)
 	ready = ready_signatures(rules)
+	packs = [getattr(COMPARATORS[sig[1]], "pack", None) for sig in ready]
 	n_rules = len(plan)
 	hashes: list[list[int]] = [[] for _ in range(n_rules)]
 	counts: list[list[int]] = [[] for _ in range(n_rules)]
@@ -169,8 +179,19 @@ def _key_records(rules: RuleSet, records: list[Mapping[str, Any]], keep: bool) -
 			hashes[r].extend(k)
 			counts[r].append(len(k))
 		vals = [values[sig] for sig in ready]
-		norms_out.append(dump(tuple([tuple([v.norm for v in vs]) for vs in vals])))
-		packed = tuple([tuple([(v.field, v.raw, v.norm, v.note) for v in vs]) for vs in vals])
+		norms = tuple(
+			[
+				tuple([v.norm for v in vs] if pack is None else [pack(v.norm) for v in vs])
+				for vs, pack in zip(vals, packs, strict=True)
+			]
+		)
+		norms_out.append(dump(norms))
+		packed = tuple(
+			[
+				tuple([(v.field, v.raw, n, v.note) for v, n in zip(vs, ns, strict=True)])
+				for vs, ns in zip(vals, norms, strict=True)
+			]
+		)
 		spill_out.append(dump((packed, rec if keep else None)))
 	positions = np.arange(len(records), dtype=np.int32)
 	keyed = [(np.array(hashes[r], dtype=np.int64), np.repeat(positions, counts[r])) for r in range(n_rules)]
@@ -278,12 +299,17 @@ def _scan(rules, records, cap, window, progress, total, skip_pairs, workers) -> 
 			pairs = _candidate_pairs(keyed.sink, rules, ids, cap, window, progress, total_buckets)
 		finally:
 			keyed.sink.close()
-		judge = _Judge(rules, items, ids, keyed.norms, keyed.spill, pairs.loose, skip_pairs)
-		result = ScanResult()
-		uf = UnionFind()
-		compared = _judge_pairs(judge, pairs, uf, result, progress, total_buckets, n_workers)
+		try:
+			judge = _Judge(rules, items, ids, keyed.norms, keyed.spill, pairs.loose, skip_pairs)
+			result = ScanResult()
+			uf = UnionFind()
+			compared = _judge_pairs(judge, pairs, uf, result, progress, total_buckets, n_workers)
+		finally:
+			pairs.close()
 	finally:
 		keyed.spill.close()
+	# the norms (~180 bytes a record), the judge and its cache are used by no later step: freed before the sets
+	keyed.norms = judge = uf = None
 	result.pairs.sort(key=lambda t: (_sort_id(t[0]), _sort_id(t[1])))
 	result.clusters, result.possible, cut = build_sets(result.pairs, rules.set_threshold)
 	result.stats = {
@@ -387,10 +413,10 @@ def _candidate_pairs(
 	window: int,
 	progress: Progress | None,
 	total_buckets: int,
-) -> Candidates:
+) -> CandidateSet:
 	"""Step 2: the pairs of records sharing a key, each with the rules under whose keys it was found, by
-	sorting each rule's key hashes (``blocks.candidate_pairs``). A key of more than ``cap`` records pairs each
-	with its next ``window`` in id order. Empties ``sink``."""
+	sorting each rule's key hashes (``blocks.candidate_pairs``), stored by range of first record for step 4. A
+	key of more than ``cap`` records pairs each with its next ``window`` in id order. Empties ``sink``."""
 	n_rules = len(rules.rules)
 
 	def done(r: int) -> None:
@@ -459,6 +485,9 @@ class _Judge:
 		self.complete_bits = complete_bits
 		self.by_mask: dict[int, list[int]] = {}
 		self.prepared: dict[int, Prepared] = {}
+		# per ready signature: how its stored norms become norms again (None: they are stored as they are)
+		self.unpacks = tuple(getattr(COMPARATORS[sig[1]], "unpack", None) for sig in self.ready_sigs)
+		self.packed_at = tuple(k for k, u in enumerate(self.unpacks) if u is not None)
 
 	def prep(self, i: int) -> Prepared:
 		p = self.prepared.get(i)
@@ -468,13 +497,23 @@ class _Judge:
 			packed, rec = self.spill[i]
 			if rec is None:
 				rec = self.items[i][1]
+			if self.packed_at:
+				packed = list(packed)
+				for k in self.packed_at:
+					unpack = self.unpacks[k]
+					packed[k] = tuple([(f, raw, unpack(n), note) for f, raw, n, note in packed[k]])
 			src = LazyValues(self.rules, rec, dict(zip(self.ready_sigs, packed, strict=True)))
 			p = self.prepared[i] = Prepared(self.ids[i], rec, src)
 		return p
 
 	def norms(self, i: int) -> Norms:
 		"""The norms of record i for every ready signature, in ready_sigs order."""
-		return self.norm_blob[i]
+		norms = self.norm_blob[i]
+		if self.packed_at:
+			norms = list(norms)
+			for k in self.packed_at:
+				norms[k] = tuple(map(self.unpacks[k], norms[k]))
+		return norms
 
 	def evaluate(self, pair_list: list[tuple[int, int]]) -> tuple[int, list[tuple[int, int, Match]]]:
 		"""Judges these candidate pairs: (pairs compared, matched pairs)."""
@@ -526,7 +565,7 @@ class _Judge:
 
 def _judge_pairs(
 	judge: _Judge,
-	pairs: Candidates,
+	pairs: CandidateSet,
 	uf: UnionFind,
 	result: ScanResult,
 	progress: Progress | None,
@@ -536,51 +575,74 @@ def _judge_pairs(
 	"""Step 4: judges every candidate pair, span by span (a progress report after each); matched pairs go into
 	``result.pairs`` (ids in order) and join in ``uf``. The number of pairs compared.
 
-	With several workers the spans are judged in forked processes. They only read what the judge holds in
-	numpy arrays and byte buffers (ids, norms, candidate codes) and the spill file, so forking copies no
-	pages of Python objects (the per-record tuples of the earlier design made this slower than one process).
+	The pairs are merged a run of first-record ranges at a time (``CandidateSet.groups``), so however many
+	there are, only one run's codes are in memory. With several workers the spans are judged in processes
+	forked once, before the first run: they only read what the judge holds in numpy arrays and byte buffers
+	(ids, norms) and the spill file, so forking copies no pages of Python objects; each span's codes are sent
+	to them, a few spans ahead of the results, never a whole run.
 	"""
 	global _JUDGE
 	ids = judge.ids
-	n_pairs = len(pairs)
-	step = max(_PAIR_CHUNK, n_pairs // 64 + 1)
-	spans = [(lo, min(lo + step, n_pairs)) for lo in range(0, n_pairs, step)]
+	estimate = max(1, pairs.tagged)
+	step = max(_PAIR_CHUNK, estimate // 64 + 1)
 	compared = 0
-	if n_workers > 1 and n_pairs >= PARALLEL_PAIRS:
-		_JUDGE = (judge, pairs)
+	done_est = 0
+
+	def spans() -> Iterator[tuple[np.ndarray, np.ndarray, int]]:
+		"""(codes, bits, pairs' share of the estimate) of each span, run by run."""
+		for cand, size in pairs.groups():
+			n = len(cand)
+			for lo in range(0, n, step):
+				hi = min(lo + step, n)
+				yield cand.codes[lo:hi], cand.bits[lo:hi], hi * size // n - lo * size // n
+			del cand
+
+	def absorb(n_compared: int, found: list, size: int) -> None:
+		nonlocal compared, done_est
+		compared += n_compared
+		for a, b, m in found:
+			uf.union(a, b)
+			ida, idb = ids[a], ids[b]
+			if _sort_id(ida) > _sort_id(idb):
+				ida, idb = idb, ida
+			result.pairs.append((ida, idb, m))
+		done_est = min(estimate, done_est + size)
+		if progress:
+			half = total_buckets // 2
+			progress("compare", half + done_est * (total_buckets - half) // estimate, total_buckets)
+
+	if n_workers > 1 and pairs.tagged >= PARALLEL_PAIRS:
+		_JUDGE = judge
 		pool = multiprocessing.get_context("fork").Pool(n_workers, initializer=gc.disable)
-		judged = pool.imap(_judge_span, spans)
-	else:
-		pool = None
-		judged = (judge.evaluate(pairs.span(lo, hi)) for lo, hi in spans)
-	try:
-		for done, (n_compared, found) in enumerate(judged, 1):
-			compared += n_compared
-			for a, b, m in found:
-				uf.union(a, b)
-				ida, idb = ids[a], ids[b]
-				if _sort_id(ida) > _sort_id(idb):
-					ida, idb = idb, ida
-				result.pairs.append((ida, idb, m))
-			if progress:
-				progress(
-					"compare",
-					total_buckets // 2 + done * (total_buckets - total_buckets // 2) // len(spans),
-					total_buckets,
-				)
-	finally:
-		if pool is not None:
+		try:
+			pending: deque = deque()
+			for codes, bits, size in spans():
+				pending.append((pool.apply_async(_judge_span, ((codes, bits),)), size))
+				while len(pending) >= _AHEAD * n_workers:
+					res, n = pending.popleft()
+					absorb(*res.get(), n)
+			while pending:
+				res, n = pending.popleft()
+				absorb(*res.get(), n)
+		finally:
 			pool.terminate()
 			pool.join()
-		_JUDGE = None
+			_JUDGE = None
+	else:
+		for codes, bits, size in spans():
+			absorb(*judge.evaluate(_span(codes, bits)), size)
 	if progress:
 		progress("compare", total_buckets, total_buckets)
 	return compared
 
 
-_JUDGE: tuple | None = None  # (judge, candidates) that forked judge workers read
+def _span(codes: np.ndarray, bits: np.ndarray) -> list[tuple[int, int]]:
+	"""(code, bits) of each pair, as Python ints (what ``_Judge.evaluate`` reads)."""
+	return list(zip(codes.tolist(), bits.tolist(), strict=True))
 
 
-def _judge_span(span: tuple[int, int]) -> tuple[int, list[tuple[int, int, Match]]]:
-	judge, pairs = _JUDGE
-	return judge.evaluate(pairs.span(*span))
+_JUDGE: _Judge | None = None  # the judge that forked judge workers read
+
+
+def _judge_span(span: tuple[np.ndarray, np.ndarray]) -> tuple[int, list[tuple[int, int, Match]]]:
+	return _JUDGE.evaluate(_span(*span))

@@ -226,6 +226,8 @@ def _industry_relation(a: tuple[str, ...], b: tuple[str, ...]) -> str:
 
 def _region_conflict(a: tuple[str, ...], b: tuple[str, ...]) -> tuple[str, str] | None:
 	"""Both names name a city (or both a province) and no two of them agree: (region of a, region of b)."""
+	if not a or not b:  # most names name no region
+		return None
 	for level in ("c:", "p:"):
 		ra = {r for r in a if r.startswith(level)}
 		rb = {r for r in b if r.startswith(level)}
@@ -250,7 +252,6 @@ def compare_parts(a: CompanyParts, b: CompanyParts, with_note: bool = True) -> t
 	- Different industries: the whole-name score.
 	- Both names carry a region and they differ (南宁 / 宜昌): held to ``REGION_CAP``.
 	"""
-	conflict = _region_conflict(a.regions, b.regions)
 	if a.core == b.core:
 		score, note = 100.0, "same name once legal form and region are set aside"
 		if with_note:
@@ -289,7 +290,7 @@ def compare_parts(a: CompanyParts, b: CompanyParts, with_note: bool = True) -> t
 			else:
 				ind = f"industry {_ind(a.industry)} ≠ {_ind(b.industry)}"
 			note = f"{brand}; {ind}"
-	if conflict and score > REGION_CAP:
+	if score > REGION_CAP and (conflict := _region_conflict(a.regions, b.regions)):
 		score = REGION_CAP
 		if with_note:
 			note += f"; region {conflict[0]} ≠ {conflict[1]}"
