@@ -32,12 +32,12 @@ doc_events = {
 	},
 	# rules may read the fields of a record's linked Contacts / Addresses (crm_dedup.core.related)
 	"Contact": {
-		"on_update": ["crm_dedup.core.related.reindex_parties"],
-		"after_delete": ["crm_dedup.core.related.reindex_parties"],
+		"on_update": ["crm_dedup.core.related_index.reindex_parties"],
+		"after_delete": ["crm_dedup.core.related_index.reindex_parties"],
 	},
 	"Address": {
-		"on_update": ["crm_dedup.core.related.reindex_parties"],
-		"after_delete": ["crm_dedup.core.related.reindex_parties"],
+		"on_update": ["crm_dedup.core.related_index.reindex_parties"],
+		"after_delete": ["crm_dedup.core.related_index.reindex_parties"],
 	},
 	"Dedup Rule": {
 		"on_update": ["crm_dedup.core.config.clear_cache"],

@@ -20,6 +20,7 @@ from frappe.utils import escape_html, get_fullname, get_link_to_form
 from crm_dedup.core import tokens
 from crm_dedup.core.config import ACTION_LABELS, MATCH_LABELS
 from crm_dedup.core.lookup import DuplicateHit
+from crm_dedup.core.related import RELATED, is_related
 from crm_dedup.engine import legal_form_suffix
 
 
@@ -50,8 +51,6 @@ def can_read(doctype: str, name: str, user: str | None = None) -> bool:
 
 def field_label(doctype: str, path: str) -> str:
 	"""The translated label of a field path (``table.field`` as "Table › Field"); the path when unknown."""
-	from crm_dedup.core.related import RELATED, is_related
-
 	meta = frappe.get_meta(doctype)
 	if is_related(path):  # contacts.phone_nos.phone -> "Contact › Contact Numbers › Number"
 		rel, sub = path.split(".", 1)

@@ -11,7 +11,7 @@ from typing import Any
 
 import frappe
 
-from crm_dedup.core import sidedb
+from crm_dedup.core import related, sidedb
 
 # where a record with no owner field of its own gets its owner from (Contact/Address -> linked party)
 PARTY_LINK_TABLE = "Dynamic Link"
@@ -39,15 +39,13 @@ def doc_to_record(doc: Any, fields: Iterable[str]) -> dict:
 	"""{field path: value} of a document (or dict) for ``fields`` (child paths as lists). Fields of linked
 	Contacts / Addresses (``contacts.phone_nos.phone``, ``core.related``) come from the database for a saved
 	document, and from the dict itself for a query record."""
-	from crm_dedup.core import related
-
 	own, rel = related.split_related(fields)
 	out = {p: path_value(doc, p) for p in own}
 	if not rel:
 		return out
 	name = get_value(doc, "name")
 	if not isinstance(doc, Mapping) and name and get_value(doc, "doctype"):
-		loaded = related.load_related(doc.doctype, [name], rel).get(str(name), {})
+		loaded = load_related(doc.doctype, [name], rel).get(str(name), {})
 		out.update(loaded)
 	else:
 		out.update({f"{r}.{sub}": path_value(doc, f"{r}.{sub}") for r, subs in rel.items() for sub in subs})
@@ -94,8 +92,6 @@ def split_paths(doctype: str, paths: Iterable[str]) -> tuple[list[str], dict[str
 
 def load_records(doctype: str, names: Iterable[str], paths: Iterable[str], db: Any = None) -> dict[str, dict]:
 	"""{name: record} for existing ``names``, read with ``db`` (default ``frappe.db``)."""
-	from crm_dedup.core import related
-
 	names = list(dict.fromkeys(str(n) for n in names))
 	if not names:
 		return {}
@@ -103,7 +99,7 @@ def load_records(doctype: str, names: Iterable[str], paths: Iterable[str], db: A
 	paths, rel = related.split_related(paths)
 	if rel:
 		out = load_records(doctype, names, paths, db)
-		for name, values in related.load_related(doctype, list(out), rel, db).items():
+		for name, values in load_related(doctype, list(out), rel, db).items():
 			out[name].update(values)
 		return out
 	plain, tables = split_paths(doctype, paths)
@@ -187,3 +183,30 @@ def _comparable(v: Any) -> Any:
 def unchanged(before: Any, doc: Any, fields: Iterable[str]) -> bool:
 	"""Whether none of ``fields`` (paths, child paths included) changed between two versions of a doc."""
 	return all(_comparable(path_value(before, f)) == _comparable(path_value(doc, f)) for f in fields)
+
+
+def load_related(
+	doctype: str, names: Iterable[str], wanted: dict[str, list[str]], db: Any = None
+) -> dict[str, dict[str, list]]:
+	"""{record name: {"contacts.<sub>": values over its linked Contacts, ...}} for ``wanted`` {relation: sub-paths}
+	(``core.related``; every name gets every path)."""
+	names = [str(n) for n in names]
+	out: dict[str, dict[str, list]] = {
+		n: {f"{rel}.{sub}": [] for rel, subs in wanted.items() for sub in subs} for n in names
+	}
+	for rel, subs in wanted.items():
+		links = related.linked_names(doctype, names, rel, db)
+		others = sorted({o for os_ in links.values() for o in os_})
+		if not others:
+			continue
+		recs = load_records(related.RELATED[rel], others, subs, db)
+		for name, linked in links.items():
+			for other in linked:
+				rec = recs.get(other) or {}
+				for sub in subs:
+					v = rec.get(sub)
+					values = out[name][f"{rel}.{sub}"]
+					for x in v if isinstance(v, list) else [v]:
+						if x not in (None, "") and x not in values:
+							values.append(x)
+	return out

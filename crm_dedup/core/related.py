@@ -8,7 +8,8 @@ field of Contact / Address: ``contacts.phone_nos.phone``, ``contacts.mobile_no``
 ``addresses.phone``. The value is the list of that path's values over every linked Contact (Address).
 
 The key index follows: when a Contact or Address is saved (its phone changed, a link added or removed) or
-deleted, every record it links to now or linked to before the save is re-indexed in the same transaction.
+deleted, every record it links to now or linked to before the save is re-indexed in the same transaction
+(``core.related_index``). ``core.records.load_related`` reads the values.
 """
 
 from __future__ import annotations
@@ -68,68 +69,3 @@ def linked_names(doctype: str, names: Iterable[str], relation: str, db: Any = No
 		if parent not in out[link_name]:
 			out[link_name].append(parent)
 	return out
-
-
-def load_related(
-	doctype: str, names: Iterable[str], related: dict[str, list[str]], db: Any = None
-) -> dict[str, dict[str, list]]:
-	"""{record name: {"contacts.<sub>": values over its linked Contacts, ...}} (every name gets every path)."""
-	from crm_dedup.core.records import load_records
-
-	names = [str(n) for n in names]
-	out: dict[str, dict[str, list]] = {
-		n: {f"{rel}.{sub}": [] for rel, subs in related.items() for sub in subs} for n in names
-	}
-	for rel, subs in related.items():
-		links = linked_names(doctype, names, rel, db)
-		others = sorted({o for os_ in links.values() for o in os_})
-		if not others:
-			continue
-		recs = load_records(RELATED[rel], others, subs, db)
-		for name, linked in links.items():
-			for other in linked:
-				rec = recs.get(other) or {}
-				for sub in subs:
-					v = rec.get(sub)
-					values = out[name][f"{rel}.{sub}"]
-					for x in v if isinstance(v, list) else [v]:
-						if x not in (None, "") and x not in values:
-							values.append(x)
-	return out
-
-
-def relations_used(doctype: str) -> set[str]:
-	"""The relations (contacts, addresses) whose fields the rules indexing ``doctype`` read."""
-	from crm_dedup.core.config import compiled
-
-	return {p.split(".", 1)[0] for p in compiled().index_fields(doctype) if is_related(p)}
-
-
-def _parties(doc: Any) -> set[tuple[str, str]]:
-	"""(link_doctype, link_name) the Contact/Address links to now and linked to before this save."""
-	out = {
-		(row.link_doctype, row.link_name)
-		for row in doc.get("links") or []
-		if row.link_doctype and row.link_name
-	}
-	before = doc.get_doc_before_save() if hasattr(doc, "get_doc_before_save") else None
-	if before is not None:
-		out |= {
-			(r.link_doctype, r.link_name) for r in before.get("links") or [] if r.link_doctype and r.link_name
-		}
-	return out
-
-
-def reindex_parties(doc: Any, method: str | None = None) -> None:
-	"""Contact / Address on_update and after_delete: the records it links to get their keys again."""
-	from crm_dedup.core.config import compiled
-	from crm_dedup.core.guard import reindex_committed
-
-	if frappe.flags.in_install or frappe.flags.in_migrate or not compiled().enabled:
-		return
-	relation = next((r for r, dt in RELATED.items() if dt == doc.doctype), None)
-	if relation is None:
-		return
-	for link_doctype, link_name in sorted(_parties(doc)):
-		if relation in relations_used(link_doctype):
-			reindex_committed(link_doctype, link_name)

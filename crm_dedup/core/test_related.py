@@ -17,6 +17,8 @@ from crm_dedup.collision_query import api as collision_api
 from crm_dedup.core.errors import DedupDuplicateError
 from crm_dedup.core.keys import TABLE
 from crm_dedup.core.lookup import find_duplicates
+from crm_dedup.rules.fields import field_options
+from crm_dedup.rules.rebuild import rebuild
 from crm_dedup.testing import DedupTestCase, han_suffix, random_mobile, spaced_phone
 
 
@@ -109,16 +111,12 @@ class TestRelatedFields(DedupTestCase):
 		self.cleanup.insert(0, ("Address", addr.name))
 		self.assertEqual(self.hits(phone), [a.name])
 		# a rebuild reads the linked addresses too
-		from crm_dedup.rules.rebuild import rebuild
-
 		frappe.db.sql(f"delete from `{TABLE}` where rule=%s", self.rule)
 		self.assertEqual(self.hits(phone), [])
 		rebuild(self.rule, commit=False, progress=False)
 		self.assertEqual(self.hits(phone), [a.name])
 
 	def test_rule_form_and_collision_query_offer_the_linked_fields(self):
-		from crm_dedup.rules.fields import field_options
-
 		values = {o["value"]: o for o in field_options("Customer")}
 		self.assertIn("contacts.phone_nos.phone", values)
 		self.assertIn("Phone", values["contacts.phone_nos.phone"]["fits"])

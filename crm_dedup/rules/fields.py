@@ -11,6 +11,8 @@ import frappe
 from frappe import _
 
 from crm_dedup.core.config import MATCH_LABELS, MATCH_TYPES
+from crm_dedup.core.display import field_label
+from crm_dedup.core.related import OFFERED, RELATED, is_related
 
 TEXT_TYPES = frozenset(
 	{
@@ -45,8 +47,6 @@ STANDARD_PATHS = {"name": "Data", "owner": "Link", "creation": "Datetime", "modi
 def resolve_path(doctype: str, path: str) -> tuple[Any, str | None]:
 	"""(docfield or None, error message or None) for a field path of ``doctype``."""
 	from frappe.model import no_value_fields
-
-	from crm_dedup.core.related import RELATED, is_related
 
 	meta = frappe.get_meta(doctype)
 	if is_related(path):  # contacts.phone_nos.phone: a field of the linked Contacts
@@ -163,8 +163,6 @@ def field_options(doctype: str) -> list[dict]:
 
 def _related_options(doctype: str) -> list[dict]:
 	"""Fields of the Contacts and Addresses linked to a record (``core.related``), for doctypes they link to."""
-	from crm_dedup.core.related import OFFERED, RELATED
-
 	if doctype in RELATED.values() or frappe.get_meta(doctype).istable:
 		return []
 	out = []
@@ -178,7 +176,7 @@ def _related_options(doctype: str) -> list[dict]:
 			out.append(
 				{
 					"value": path,
-					"label": field_label_of(doctype, path),
+					"label": field_label(doctype, path),
 					"fieldtype": df.fieldtype,
 					"options": df.options if df.fieldtype == "Data" else None,
 					"group": _("Linked {0}").format(_(other)),
@@ -187,9 +185,3 @@ def _related_options(doctype: str) -> list[dict]:
 				}
 			)
 	return out
-
-
-def field_label_of(doctype: str, path: str) -> str:
-	from crm_dedup.core.display import field_label
-
-	return field_label(doctype, path)

@@ -36,6 +36,7 @@ from frappe.utils import get_datetime, now_datetime
 from crm_dedup.core.config import compiled
 from crm_dedup.core.keys import BATCH, TABLE, index_keys, insert_rows, stored_key
 from crm_dedup.core.records import load_records
+from crm_dedup.core.roles import require_manager
 
 LAST_RUN = "crm_dedup_last_reconcile"  # global default: start of the last incremental or full run
 MARGIN = timedelta(minutes=5)  # a transaction open when the last run started may commit older `modified`
@@ -197,8 +198,6 @@ INLINE_LIMIT = 20_000  # records: more than this, the buttons run in a backgroun
 def _run_for_user(full: bool, verify: bool) -> dict:
 	"""The buttons on Dedup Settings: inline for a small index, else a job on the long queue whose report
 	reaches the user as a realtime event (``crm_dedup_reconcile``)."""
-	from crm_dedup.core.roles import require_manager
-
 	require_manager(_("verify the key index") if verify else _("reconcile the key index"))
 	total = sum(frappe.db.count(dt) for dt in indexed_doctypes())
 	if total <= INLINE_LIMIT:

@@ -30,7 +30,7 @@ from crm_dedup.core.pairs import not_duplicate_pairs
 from crm_dedup.core.sets import save_sets
 from crm_dedup.engine import key_hash
 from crm_dedup.scans.load import all_names, iter_records, iter_table, step_paths, step_ruleset
-from crm_dedup.scans.queue import enqueue, job_id
+from crm_dedup.scans.queue import enqueue, job_id, scan_alive
 from crm_dedup.scans.scoped import scan_step
 
 PROGRESS_EVENT = "crm_dedup_scan_progress"
@@ -410,8 +410,6 @@ def resume(scan: str) -> str | None:
 	missing are queued again, or the compare job when all are there, or the current step again. Every job is
 	idempotent (keys are stored per chunk; sets are saved by their members, so a step run twice updates the
 	same sets instead of doubling them)."""
-	from crm_dedup.scans.queue import scan_alive
-
 	status = frappe.db.get_value("Dedup Scan", scan, "status")
 	if status not in ("Queued", "Running") or scan_alive(scan):
 		return None

@@ -5,6 +5,8 @@ import frappe
 from frappe import _
 from frappe.model.document import Document
 
+from crm_dedup.core.roles import require_manager
+from crm_dedup.scans.jobs import resume as resume_scan
 from crm_dedup.scans.queue import scan_alive
 from crm_dedup.scans.start import DEFAULT_CHUNK, plan, start_scan
 
@@ -62,12 +64,9 @@ class DedupScan(Document):
 	@frappe.whitelist()
 	def resume(self) -> str:
 		"""Resumes a scan whose worker died (what the scheduler does every few minutes), or says it runs."""
-		from crm_dedup.core.roles import require_manager
-		from crm_dedup.scans.jobs import resume
-
 		require_manager(_("scan for duplicates"))
 		frappe.has_permission("Dedup Scan", "write", self.name, throw=True)
-		what = resume(self.name)
+		what = resume_scan(self.name)
 		if what is None:
 			return _("The scan is still running (or waiting for a worker); nothing to resume.")
 		return _("Resumed: {0}").format(what)
