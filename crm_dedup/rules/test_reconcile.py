@@ -45,39 +45,32 @@ class TestReconcile(DedupTestCase):
 
 	def assert_stale_then_fixed(self, name: str, old: str, new: str, full: bool = False) -> None:
 		self.assertEqual(self.found(new), [])  # the index does not know the new value yet
-		self.assertEqual(
-			self.found(old), []
-		)  # the old key leads to the record, whose value no longer matches
+		# the old key leads to the record, whose value no longer matches
+		self.assertEqual(self.found(old), [])
 		before = self.keys_of(name)
-		# the full runs are narrowed to the test's records (the shared site may hold many customers)
-		only = [name] if full else None
-		report = reconcile(
-			verify=True,
-			full=full,
-			since=None if full else self.t0,
-			doctypes=["Customer"],
-			commit=False,
-			names=only,
-		)
+
+		def run(verify: bool) -> dict:
+			# the full runs are narrowed to the test's records (the shared site may hold many customers)
+			return reconcile(
+				verify=verify,
+				full=full,
+				since=None if full else self.t0,
+				doctypes=["Customer"],
+				commit=False,
+				names=[name] if full else None,
+			)
+
+		report = run(verify=True)
 		self.assertGreaterEqual(report["drifted_records"], 1, report)
 		self.assertGreaterEqual(report["missing_keys"], 1, report)
 		self.assertGreaterEqual(report["stale_keys"], 1, report)
 		self.assertIn(name, [e["name"] for e in report["examples"]])
 		self.assertEqual(self.keys_of(name), before)  # verify changes nothing
-		fixed = reconcile(
-			full=full, since=None if full else self.t0, doctypes=["Customer"], commit=False, names=only
-		)
+		fixed = run(verify=False)
 		self.assertEqual(fixed["drifted_records"], report["drifted_records"])
 		self.assertEqual(self.found(new), [name])
 		self.assertEqual(self.found(old), [])
-		again = reconcile(
-			verify=True,
-			full=full,
-			since=None if full else self.t0,
-			doctypes=["Customer"],
-			commit=False,
-			names=only,
-		)
+		again = run(verify=True)
 		self.assertEqual((again["drifted_records"], again["orphan_keys"]), (0, 0), again)
 
 	def test_set_value_is_caught_by_the_incremental_run(self):

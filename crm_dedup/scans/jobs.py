@@ -161,16 +161,21 @@ def _start_chunks(scan: str, state: dict, names: list[str], chunk: int) -> None:
 	get_redis_conn().set(_blob_key(scan, step_no, "done"), 0, ex=BLOB_TTL)
 	_save_state(scan, state)
 	for i, (first, last) in enumerate(bounds):
-		enqueue(
-			"crm_dedup.scans.jobs.run_key_chunk",
-			job_id(scan, f"{step_no}::keys::{i}"),
-			scan=scan,
-			step_no=step_no,
-			chunk_no=i,
-			first=first,
-			last=last,
-		)
+		_enqueue_chunk(scan, step_no, i, first, last)
 	frappe.db.commit()  # enqueue_after_commit
+
+
+def _enqueue_chunk(scan: str, step_no: int, i: int, first: str, last: str, again: str = "") -> None:
+	"""One key job; ``again`` (a resumed scan) gives it a new job id: the killed job's id stays "started"."""
+	enqueue(
+		"crm_dedup.scans.jobs.run_key_chunk",
+		job_id(scan, f"{step_no}::keys::{i}{again}"),
+		scan=scan,
+		step_no=step_no,
+		chunk_no=i,
+		first=first,
+		last=last,
+	)
 
 
 @_guarded
@@ -430,15 +435,7 @@ def resume(scan: str) -> str | None:
 			r.set(_blob_key(scan, step_no, "done"), chunks - len(missing), ex=BLOB_TTL)
 			for i in missing:
 				first, last = state["bounds"][i]
-				enqueue(
-					"crm_dedup.scans.jobs.run_key_chunk",
-					job_id(scan, f"{step_no}::keys::{i}::r{state['resumed']}"),
-					scan=scan,
-					step_no=step_no,
-					chunk_no=i,
-					first=first,
-					last=last,
-				)
+				_enqueue_chunk(scan, step_no, i, first, last, again=f"::r{state['resumed']}")
 			what = _("{0} key chunks queued again").format(len(missing))
 		else:
 			enqueue(

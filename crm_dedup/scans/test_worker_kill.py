@@ -131,13 +131,7 @@ class TestScanSurvivesAKilledWorker(DedupTestCase):
 		self._seed()
 
 		# the undisturbed run, in this process
-		ref = frappe.get_doc({"doctype": "Dedup Scan", "scan_doctype": "Customer", "rule": rule}).insert()
-		self.cleanup.append(("Dedup Scan", ref.name))
-		frappe.flags.crm_dedup_scan_now = True
-		try:
-			enqueue_scan(ref)
-		finally:
-			frappe.flags.crm_dedup_scan_now = False
+		ref = self.run_scan("Customer", rule)
 		frappe.db.commit()
 		expected = self._sets()
 		self.assertEqual(len(expected), RECORDS // 10)
