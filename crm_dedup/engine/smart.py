@@ -150,25 +150,38 @@ class Comparison:
 					best = s
 					if s >= 100.0:
 						return i
-		i += 1
-		if self.compare in PINYIN_TYPES:
-			if self.compare == "person_name":
+		return self._below_equal(i + 1, best, [(na, nb) for na in norms_a for nb in norms_b])
+
+	def _level1(self, x: tuple, y: tuple) -> int:
+		"""``level`` of one value against one (the common case, without the loops)."""
+		i = 0
+		if self.compare in EXACT_TYPES:
+			if x[1] == y[1]:
+				return 0
+			i = 1
+		na, nb = x[0], y[0]
+		best = COMPARATORS[self.compare].score(na, nb)
+		if best >= 100.0:
+			return i
+		return self._below_equal(i + 1, best, [(na, nb)])
+
+	def _below_equal(self, i: int, best: float, pairs: list[tuple]) -> int:
+		"""The levels under "equal", counted from ``i``: same pinyin, within N edits, within N days, score bands;
+		``best`` is the best score over ``pairs``, the (norm a, norm b) pairs compared."""
+		compare = self.compare
+		if compare in PINYIN_TYPES:
+			if compare == "person_name":
 				if best >= 95.0:
 					return i
 			elif any(
 				isinstance(na, str) and not na.isascii() and _pinyin_str(na) == _pinyin_str(nb)
-				for na in norms_a
-				for nb in norms_b
+				for na, nb in pairs
 			):
 				return i
 			i += 1
 		if self.edits:
 			cutoff = self.edits[-1] + 1
-			dist = min(
-				Levenshtein.distance(str(na), str(nb), score_cutoff=cutoff)
-				for na in norms_a
-				for nb in norms_b
-			)
+			dist = min(Levenshtein.distance(str(na), str(nb), score_cutoff=cutoff) for na, nb in pairs)
 			for e in self.edits:
 				if dist <= e:
 					return i
@@ -180,51 +193,7 @@ class Comparison:
 				i += 1
 		if self.bands:
 			if self.scorer == "jaro_winkler":
-				best = max(
-					JaroWinkler.normalized_similarity(str(na), str(nb)) * 100.0
-					for na in norms_a
-					for nb in norms_b
-				)
-			for band in self.bands:
-				if best >= band:
-					return i
-				i += 1
-		return i
-
-	def _level1(self, x: tuple, y: tuple) -> int:
-		"""``level`` of one value against one (the common case, without the loops)."""
-		compare = self.compare
-		i = 0
-		if compare in EXACT_TYPES:
-			if x[1] == y[1]:
-				return 0
-			i = 1
-		na, nb = x[0], y[0]
-		best = COMPARATORS[compare].score(na, nb)
-		if best >= 100.0:
-			return i
-		i += 1
-		if compare in PINYIN_TYPES:
-			if compare == "person_name":
-				if best >= 95.0:
-					return i
-			elif isinstance(na, str) and not na.isascii() and _pinyin_str(na) == _pinyin_str(nb):
-				return i
-			i += 1
-		if self.edits:
-			dist = Levenshtein.distance(str(na), str(nb), score_cutoff=self.edits[-1] + 1)
-			for e in self.edits:
-				if dist <= e:
-					return i
-				i += 1
-		if self.days:
-			for d in self.days:
-				if best >= date_score(d):
-					return i
-				i += 1
-		if self.bands:
-			if self.scorer == "jaro_winkler":
-				best = JaroWinkler.normalized_similarity(str(na), str(nb)) * 100.0
+				best = max(JaroWinkler.normalized_similarity(str(na), str(nb)) * 100.0 for na, nb in pairs)
 			for band in self.bands:
 				if best >= band:
 					return i
