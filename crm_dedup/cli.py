@@ -25,7 +25,7 @@ import tempfile
 import time
 import unicodedata
 from array import array
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -90,19 +90,8 @@ def read_csv(path: str, id_column: str | None, rules: RuleSet) -> tuple[list[tup
 	rows: list[tuple[str, dict]] = []
 	try:
 		seen: set[str] = set()
-		for row in reader:
-			line = reader.line_num
-			if not row or (len(row) == 1 and not row[0].strip()):
-				continue
-			if len(row) != len(header):
-				raise InputError(f"{path}: line {line} has {len(row)} fields, the header has {len(header)}")
+		for line, rid, row in _data_rows(reader, header, path, id_column, InputError):
 			rec = dict(zip(header, row, strict=True))
-			if id_column is None:
-				rid = str(len(rows) + 1)
-			else:
-				rid = rec[id_column].strip()
-				if not rid:
-					raise InputError(f"{path}: line {line} has an empty {id_column!r}")
 			if rid in seen:
 				raise InputError(f"{path}: line {line} repeats id {rid!r}")
 			seen.add(rid)
@@ -117,6 +106,29 @@ def read_csv(path: str, id_column: str | None, rules: RuleSet) -> tuple[list[tup
 
 
 _STREAM_CHUNK = 5_000  # rows handed to the scan at once
+
+
+def _data_rows(
+	reader: Any, header: list[str], path: str, id_column: str | None, fail: Callable[[str], Exception]
+) -> Iterator[tuple[int, str, list[str]]]:
+	"""(line, id, row) of every non-blank row, the id from ``id_column`` or the row's number; a row with the
+	wrong number of fields or an empty id raises ``fail(message)`` (``read_csv`` and ``stream_csv`` alike)."""
+	id_pos = header.index(id_column) if id_column is not None else None
+	count = 0
+	for row in reader:
+		line = reader.line_num
+		if not row or (len(row) == 1 and not row[0].strip()):
+			continue
+		if len(row) != len(header):
+			raise fail(f"{path}: line {line} has {len(row)} fields, the header has {len(header)}")
+		count += 1
+		if id_pos is None:
+			yield line, str(count), row
+			continue
+		rid = row[id_pos].strip()
+		if not rid:
+			raise fail(f"{path}: line {line} has an empty {id_column!r}")
+		yield line, rid, row
 
 
 def _open_csv(path: str, id_column: str | None, rules: RuleSet):
@@ -194,7 +206,6 @@ def stream_csv(path: str, id_column: str | None, rules: RuleSet) -> RowStream:
 		seen = StrArray()
 		hashes: array = array("q")
 		line_of: array = array("q")
-		count = 0
 
 		def fail(message: str) -> InputError:
 			repeat = _first_repeat(hashes, line_of, seen)
@@ -206,19 +217,7 @@ def stream_csv(path: str, id_column: str | None, rules: RuleSet) -> RowStream:
 			ids: list[str] = []
 			rows: list[list[str]] = []
 			lines_chunk: list[int] = []
-			for row in reader:
-				line = reader.line_num
-				if not row or (len(row) == 1 and not row[0].strip()):
-					continue
-				if len(row) != len(header):
-					raise fail(f"{path}: line {line} has {len(row)} fields, the header has {len(header)}")
-				count += 1
-				if id_pos is None:
-					rid = str(count)
-				else:
-					rid = row[id_pos].strip()
-					if not rid:
-						raise fail(f"{path}: line {line} has an empty {id_column!r}")
+			for line, rid, row in _data_rows(reader, header, path, id_column, fail):
 				ids.append(rid)
 				rows.append(row)
 				lines_chunk.append(line)
