@@ -29,7 +29,7 @@ from typing import Any
 
 from .errors import RuleError
 from .normalize.company import LEGAL_EN, REGIONS, company_core
-from .normalize.person import readings, segment_pinyin
+from .normalize.person import first_readings, segment_pinyin
 from .normalize.text import as_text, fold
 
 # English industry words and their Chinese (only to reach the pinyin of the Chinese name)
@@ -53,20 +53,10 @@ _WORD = re.compile(r"[a-z0-9]+")
 MAX_ALIASES = 100_000
 
 
-@lru_cache(maxsize=200_000)
-def han_pinyin(text: str) -> str:
-	"""The pinyin of a Chinese text, first reading of each character, no tones or spaces."""
-	out = []
-	for ch in text:
-		r = readings(ch)
-		out.append(r[0] if r else ch)
-	return "".join(out)
-
-
 @lru_cache(maxsize=1)
 def _region_pinyin() -> frozenset[str]:
 	"""The pinyin of every region name company_core strips (苏州市 and 苏州 -> suzhoushi, suzhou)."""
-	return frozenset(han_pinyin(r) for r in REGIONS if len(r) >= 2)
+	return frozenset(first_readings(r) for r in REGIONS if len(r) >= 2)
 
 
 @lru_cache(maxsize=100_000)
@@ -82,7 +72,7 @@ def latin_key(raw: str) -> str | None:
 		if w in LEGAL_EN:
 			continue
 		if w in INDUSTRY_EN:
-			out.append(han_pinyin(INDUSTRY_EN[w]))
+			out.append(first_readings(INDUSTRY_EN[w]))
 		elif w in regions and k < len(words) - 1:  # a region, except as the whole name
 			continue
 		elif segment_pinyin(w) is not None:

@@ -14,7 +14,6 @@ from typing import Any
 from rapidfuzz.distance import Indel
 
 from .aliases import canonical as alias_canonical
-from .aliases import han_pinyin
 from .conditions import NEW_COMPARATORS, NEW_SELECTIVITY
 from .normalize import (
 	normalize_email,
@@ -26,7 +25,7 @@ from .normalize import (
 	split_phones,
 )
 from .normalize.company_parts import CompanyParts, company_parts, compare_parts
-from .normalize.person import han_chars, readings
+from .normalize.person import first_readings, han_chars
 from .normalize.text import as_text, to_simplified
 
 MATCH_TYPES = ("exact", "normalized", "company_name", "person_name", "phone", "email", "id_code", "fuzzy")
@@ -147,16 +146,6 @@ class Phone(Comparator):
 		return (s, "" if s.startswith("+") else "not a valid phone number; digits compared")
 
 
-@lru_cache(maxsize=1024)  # rules blocking on the same name at two thresholds ask twice in a row
-def _pinyin_str(s: str) -> str:
-	"""The first reading of every Chinese character (other characters as they are)."""
-	out = []
-	for ch in s:
-		r = readings(ch)
-		out.append(r[0] if r else ch)
-	return "".join(out)
-
-
 _MAX_DELETE_KEYS = 40  # longer values get no one-deletion keys (they are not names)
 
 
@@ -224,7 +213,7 @@ def _same_reading(a: str, b: str) -> bool:
 	"""A Chinese name and its pinyin / English rendering (one side ASCII, its reading the other)."""
 	if a.isascii() == b.isascii():
 		return False
-	return han_pinyin(b if a.isascii() else a) == (a if a.isascii() else b)
+	return first_readings(b if a.isascii() else a) == (a if a.isascii() else b)
 
 
 class CompanyName(Comparator):
@@ -257,7 +246,7 @@ class CompanyName(Comparator):
 	def keys(self, norm, threshold=100.0):
 		core = norm.core
 		# a Chinese name and its pinyin / English rendering meet under coy:<reading> (aliases.py)
-		reading = f"coy:{core}" if core.isascii() else f"coy:{_pinyin_str(core)}"
+		reading = f"coy:{core}" if core.isascii() else f"coy:{first_readings(core)}"
 		if threshold >= 100.0:
 			return [f"cod:{core}", reading]
 		if core.isascii():

@@ -35,7 +35,6 @@ import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -43,10 +42,9 @@ from rapidfuzz.distance import JaroWinkler, Levenshtein
 
 from .conditions import date_score
 from .errors import RuleError
-from .match import COMPARATORS, FUZZY_TYPES, MATCH_TYPES, ConditionHit, Match, _pinyin_str, raw_values
+from .match import COMPARATORS, FUZZY_TYPES, MATCH_TYPES, ConditionHit, Match, raw_values
+from .normalize.person import first_readings
 from .placeholders import Placeholders
-
-_pinyin_str = lru_cache(maxsize=200_000)(_pinyin_str.__wrapped__)  # a scan asks for many more names
 
 MODEL_FORMAT = 1
 ACTIONS = ("block", "warn", "log")  # strongest first
@@ -174,7 +172,7 @@ class Comparison:
 				if best >= 95.0:
 					return i
 			elif any(
-				isinstance(na, str) and not na.isascii() and _pinyin_str(na) == _pinyin_str(nb)
+				isinstance(na, str) and not na.isascii() and first_readings(na) == first_readings(nb)
 				for na, nb in pairs
 			):
 				return i

@@ -20,7 +20,7 @@ from typing import NamedTuple
 from rapidfuzz.distance import Indel
 
 from .company import _BRACKETS, _MAX_READ, LEGAL_EN, core_and_regions
-from .person import readings
+from .person import first_readings
 from .text import as_text, fold
 
 # Generic English industry / activity words: what follows the distinctive word of an English name.
@@ -159,14 +159,6 @@ def _split_english(core_text: str) -> tuple[str, tuple[str, ...]]:
 	return "".join(tokens), tuple(reversed(words))
 
 
-def _pinyin(s: str) -> str:
-	out = []
-	for ch in s:
-		r = readings(ch)
-		out.append(r[0] if r else ch)
-	return "".join(out)
-
-
 @lru_cache(maxsize=200_000)
 def company_parts(value: str) -> CompanyParts | None:
 	"""The parts of a company name; None when it has no letters or digits. Never raises."""
@@ -186,7 +178,7 @@ def company_parts(value: str) -> CompanyParts | None:
 		if rest != core and _split_industry(rest)[0] not in TRADE_WORDS:  # but 南京银行 stays 南京银行
 			core = rest
 		brand, industry = _split_industry(core)
-		brand_py = _pinyin(brand)
+		brand_py = first_readings(brand)
 	canon = sorted({f"{c[0]}:{c[1]}" for r in regions if (c := _canonical_region(r)) is not None})
 	return CompanyParts(core, brand, industry, tuple(canon), brand_py)
 

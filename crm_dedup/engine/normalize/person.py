@@ -48,6 +48,17 @@ def readings(ch: str) -> tuple[str, ...]:
 	return _reading_list(ord(ch))
 
 
+@lru_cache(maxsize=200_000)  # company names, their 字号 and regions in scans and smart rules
+def first_readings(text: str) -> str:
+	"""The first reading of every Chinese character of ``text`` (other characters as they are), no tones or
+	spaces: 金陵 -> jinling."""
+	out = []
+	for ch in text:
+		r = readings(ch)
+		out.append(r[0] if r else ch)
+	return "".join(out)
+
+
 def is_cjk(ch: str) -> bool:
 	return bool(pinyin_dict.get(ord(ch)))
 
