@@ -6,12 +6,21 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from crm_dedup.engine import RuleError, RuleSet, build_sets, is_strong, scan_records, size_distribution
+from crm_dedup.engine import (
+	RuleError,
+	RuleSet,
+	build_sets,
+	is_strong,
+	possible_pairs,
+	scan_records,
+	size_distribution,
+)
 from crm_dedup.engine.match import ConditionHit, Match
 
 
-def link(a: str, b: str, action: str = "block", score: float = 100.0, skipped: bool = False):
-	hits = [ConditionHit("phone", "p", "1", "p", "1", score)]
+def link(a: str, b: str, action: str = "block", score: float = 100.0, skipped: bool = False, fields: int = 2):
+	"""A matched pair whose rule has ``fields`` agreeing conditions (and a blank one passed over: ``skipped``)."""
+	hits = [ConditionHit("phone", f"p{i}", "1", f"p{i}", "1", score) for i in range(fields)]
 	if skipped:
 		hits.append(ConditionHit("normalized", "city", "", "city", "", 0.0, "blank, ignored", skipped=True))
 	return (a, b, Match(b, f"r-{action}", action, 1, score, hits))
@@ -46,9 +55,33 @@ def test_weak_links_pair_lone_records_mutual_best_only():
 	assert sorted((a, b) for a, b, _ in possible) == [("1", "2"), ("3", "4")]
 
 
+def test_a_weak_link_on_one_field_pairs_nothing_but_is_a_possible_pair():
+	"""A name 91 similar and nothing else compared (汉瑞盛亿 ~ 汉瑞亿): no set; the mutual best such link between
+	two records in no set is a possible pair, and a chain of them still pairs each record once."""
+	pairs = [
+		link("1", "2", "warn", 91, fields=1),
+		link("2", "3", "warn", 92, fields=1),
+		link("5", "6", "warn", 90, fields=2),
+		link("7", "8"),
+		link("8", "9", "warn", 93, fields=1),
+	]
+	sets, possible, _ = build_sets(pairs)
+	assert sets == [["5", "6"], ["7", "8"]]
+	assert [(a, b) for a, b, _ in possible] == [("1", "2"), ("2", "3"), ("8", "9")]
+	assert [(a, b) for a, b, _ in possible_pairs(sets, possible)] == [("2", "3")]
+
+
+def test_a_possible_pair_is_explained_by_its_strongest_link():
+	pairs = [link("1", "2", "log", 94, fields=1), link("2", "1", "warn", 91, fields=1)]
+	sets, possible, _ = build_sets(pairs)
+	assert sets == [] and [(a, b, m.action) for a, b, m in possible_pairs(sets, possible)] == [
+		("2", "1", "warn")
+	]
+
+
 def test_a_half_evidence_weak_link_pairs_nothing():
 	sets, possible, _ = build_sets([link("1", "2", "warn", 100, skipped=True)])
-	assert sets == [] and len(possible) == 1
+	assert sets == [] and len(possible) == 1 and possible_pairs(sets, possible) == []
 
 
 def test_a_weak_link_to_a_set_stays_possible():
@@ -151,12 +184,13 @@ def test_scan_result_sets_and_possible_links():
 			st.integers(0, 14),
 			st.sampled_from(["block", "warn", "log"]),
 			st.sampled_from([80.0, 90.0, 95.0, 100.0]),
+			st.integers(1, 2),
 		),
 		max_size=40,
 	)
 )
 def test_sets_properties(raw):
-	pairs = [link(str(a), str(b), act, sc) for a, b, act, sc in raw if a != b]
+	pairs = [link(str(a), str(b), act, sc, fields=f) for a, b, act, sc, f in raw if a != b]
 	sets, possible, _ = build_sets(pairs)
 	members = [i for s in sets for i in s]
 	assert len(members) == len(set(members))  # a record is in one set at most
@@ -166,5 +200,14 @@ def test_sets_properties(raw):
 	for a, b, m in pairs:
 		inside = a in set_of and set_of.get(a) == set_of.get(b)
 		assert inside != any(p[0] == a and p[1] == b and p[2] is m for p in possible)
+	# possible pairs: links of the list, between records in no set, each record in one of them at most
+	lone = possible_pairs(sets, possible)
+	paired = [i for a, b, _ in lone for i in (a, b)]
+	assert len(paired) == len(set(paired)) and not set(paired) & set(set_of)
+	assert all(any(p[2] is m for p in possible) for _a, _b, m in lone)
+	# a one-field weak link never builds a set on its own
+	for s_ in sets:
+		inside = [m for a, b, m in pairs if a in s_ and b in s_]
+		assert any(is_strong(m) or len(m.hits) >= 2 for m in inside)
 	if len({frozenset((a, b)) for a, b, _ in pairs}) == len(pairs):  # the result does not depend on the order
 		assert build_sets(list(reversed(pairs)))[0] == sets

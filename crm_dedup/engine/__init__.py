@@ -16,7 +16,7 @@ from .normalize import legal_form_suffix, normalize_email, normalize_phone
 from .placeholders import BUILTIN_DIGEST, Placeholders
 from .rules import Condition, Rule, RuleSet, load_rules
 from .scan import ScanResult, UnionFind, iter_keys, scan_records
-from .sets import DEFAULT_SET_THRESHOLD, build_sets, is_strong, size_distribution
+from .sets import DEFAULT_SET_THRESHOLD, build_sets, is_strong, possible_pairs, size_distribution
 from .smart import MODEL_FORMAT, SmartMatch, SmartModel, SmartRule, waterfall_text
 from .smart_train import scan_all, smart_scan, train_smart
 from .store import RowStream, StrArray
@@ -56,6 +56,7 @@ __all__ = [
 	"load_rules",
 	"normalize_email",
 	"normalize_phone",
+	"possible_pairs",
 	"scan_all",
 	"scan_records",
 	"size_distribution",
