@@ -306,21 +306,26 @@ def main() -> None:
 				"peak_rss_mb_key_jobs": max(s.get("key_job_peak_rss_mb", 0) for s in summary),
 			}
 		)
-		# precision / recall of the open sets over the benchmark's customers
+		# precision / recall of the open sets over the benchmark's customers: the duplicate sets (confidence
+		# Likely), the possible pairs (confidence Possible: one weak link on one field) and both together
 		m = frappe.qb.DocType("Duplicate Set Member")
 		s = frappe.qb.DocType("Duplicate Set")
 		found: dict[str, list[str]] = {}
-		for parent, member in (
+		kind: dict[str, str] = {}
+		for parent, member, confidence in (
 			frappe.qb.from_(m)
 			.join(s)
 			.on(s.name == m.parent)
-			.select(m.parent, m.member_name)
+			.select(m.parent, m.member_name, s.confidence)
 			.where((s.status == "Open") & m.member_name.like(f"{PREFIX}-%"))
 			.run()
 		):
 			found.setdefault(parent, []).append(member)
-		out["quality"] = scores(truth, list(found.values()))
-		# the matched pairs themselves (Duplicate Set Pair rows), by rule
+			kind[parent] = confidence
+		out["quality"] = scores(truth, [v for k, v in found.items() if kind[k] != "Possible"])
+		out["quality_possible_pairs"] = scores(truth, [v for k, v in found.items() if kind[k] == "Possible"])
+		out["quality_all_open_sets"] = scores(truth, list(found.values()))
+		# the matched pairs kept in open sets (Duplicate Set Pair rows), by rule
 		p = frappe.qb.DocType("Duplicate Set Pair")
 		by_rule: dict[str, list[int]] = {}
 		for a, b, rule in (

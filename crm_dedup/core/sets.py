@@ -21,12 +21,15 @@ from frappe.utils import cint, flt, now_datetime
 from crm_dedup.core.config import ACTION_LABELS, compiled
 from crm_dedup.core.owners import owners_of
 from crm_dedup.core.pairs import is_not_duplicate
-from crm_dedup.engine import Match, is_strong
+from crm_dedup.engine import Match, is_strong, possible_pairs
+from crm_dedup.engine.sets import can_pair
 
 SET_DOCTYPE = "Duplicate Set"
 MEMBER_DOCTYPE = "Duplicate Set Member"
 PAIR_DOCTYPE = "Duplicate Set Pair"
 SET_SERIES = "DSET-"
+LIKELY = "Likely"  # a set held together by strong links, or a weak rule on two agreeing fields (engine.sets)
+POSSIBLE = "Possible"  # two records paired by one weak link on one field alone: a pair to look at
 MAX_MEMBERS = 200  # members kept on one set (a larger cluster is a rule problem, reported in the summary)
 MAX_PAIRS = 500  # pair rows kept on one set, best first
 BATCH = 1000  # names per "in (...)" of one query
@@ -35,6 +38,7 @@ SET_FIELDS = (
 	"title",
 	"ref_doctype",
 	"status",
+	"confidence",
 	"member_count",
 	"pair_count",
 	"top_rule",
@@ -75,16 +79,17 @@ def open_sets(doctype: str) -> tuple[dict[str, str], dict[str, dict]]:
 		frappe.qb.from_(m)
 		.join(s)
 		.on(s.name == m.parent)
-		.select(s.name, m.member_name)
+		.select(s.name, m.member_name, s.confidence)
 		.where((s.status == "Open") & (s.ref_doctype == doctype) & (m.member_doctype == doctype))
 		.where(m.parenttype == SET_DOCTYPE)
 		.run()
 	)
 	by_member: dict[str, str] = {}
 	sets: dict[str, dict] = defaultdict(lambda: {"members": set()})
-	for set_name, member in rows:
+	for set_name, member, confidence in rows:
 		by_member.setdefault(member, set_name)
 		sets[set_name]["members"].add(member)
+		sets[set_name]["confidence"] = confidence
 	return by_member, dict(sets)
 
 
@@ -176,7 +181,13 @@ def best_per_pair(rows: list[dict]) -> list[dict]:
 
 
 def set_values(
-	doctype: str, members: list[str], rows: list[dict], info: dict[str, dict], scan: str | None, now: Any
+	doctype: str,
+	members: list[str],
+	rows: list[dict],
+	info: dict[str, dict],
+	scan: str | None,
+	now: Any,
+	confidence: str = LIKELY,
 ) -> dict:
 	"""A set's field values with its member and pair rows; ``info`` is ``owners_of(doctype, members)``."""
 	members = members[:MAX_MEMBERS]
@@ -193,6 +204,7 @@ def set_values(
 		"title": str(title)[:140],
 		"ref_doctype": doctype,
 		"status": "Open",
+		"confidence": confidence,
 		"member_count": len(members),
 		"pair_count": len(rows),
 		"top_rule": best.get("rule"),
@@ -270,6 +282,10 @@ def save_sets(
 	adds to the sets and replaces only the pairs of its own rules."""
 	now = now_datetime()
 	by_member, current = open_sets(doctype)
+	# the mutual best weak links between records in no set are kept as sets of their own, of kind Possible
+	lone = [sorted(pair_key(a, b)) for a, b, _m in possible_pairs(clusters, pairs)]
+	possible = {tuple(c) for c in lone}
+	clusters = clusters + lone
 	weak_joins: list[list[str]] = []
 	if not full:
 		clusters, weak_joins = _without_weak_joins(rule_names, clusters, pairs, by_member)
@@ -293,14 +309,19 @@ def save_sets(
 			for s in extra:
 				members += [m for m in sorted(current.get(s, {}).get("members", ())) if m not in members]
 		rows = _kept_rows(extra, old_pairs, set(members), full, set(rule_names))
-		data = set_values(doctype, members, best_per_pair(rows_of.get(i, []) + rows), info, scan, now)
+		kind = POSSIBLE if tuple(sorted(members)) in possible else LIKELY
+		data = set_values(doctype, members, best_per_pair(rows_of.get(i, []) + rows), info, scan, now, kind)
 		data["possible_links"] = (
 			json.dumps(possible_of.get(i, []), ensure_ascii=False) if possible_of.get(i) else None
 		)
 		if not target:
 			data["first_seen"] = now
 			new_sets.append(data)
-		elif not others and _same_set(current[target]["members"], old_pairs.get(target, []), data):
+		elif (
+			not others
+			and current[target].get("confidence") == kind
+			and _same_set(current[target]["members"], old_pairs.get(target, []), data)
+		):
 			unchanged.append(target)
 		else:
 			data["name"] = target
@@ -319,6 +340,7 @@ def save_sets(
 		"unchanged": len(unchanged),
 		"resolved": len(stale),
 		"merged_sets": len(plan.absorbed),
+		"possible_pairs": sum(1 for _t, i, _o in plan.items if tuple(sorted(clusters[i])) in possible),
 	}
 
 
@@ -447,7 +469,10 @@ def add_pair_to_sets(doctype: str, a: str, b: str, match: Match, scan: str | Non
 	row = match_row(doctype, *pair_key(a, b), match)
 	if not touched:
 		pair = list(pair_key(a, b))
-		data = set_values(doctype, pair, [row], owners_of(doctype, pair), scan, now)
+		threshold = compiled().cfg.get("set_threshold")
+		strong = is_strong(match, threshold) if threshold is not None else is_strong(match)
+		kind = LIKELY if strong or can_pair(match) else POSSIBLE
+		data = set_values(doctype, pair, [row], owners_of(doctype, pair), scan, now, kind)
 		data["first_seen"] = now
 		write_sets([data], [], now)
 		return data["name"]

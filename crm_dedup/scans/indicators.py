@@ -1,5 +1,6 @@
 """The "重复 / Duplicate" indicators: a pill in the list view and a headline on the form of every record that
-belongs to an open Duplicate Set, for the DocTypes an enabled rule touches.
+belongs to an open Duplicate Set, for the DocTypes an enabled rule touches ("疑似重复 / Possible duplicate",
+in grey, for a set of confidence Possible: two records paired by one weak link on one field).
 
 Records the user may not read are shown as ``crm_dedup.core.display`` masks them (no name, masked title), in
 the set's title too; the set link is given only to users who may read sets.
@@ -15,7 +16,7 @@ from frappe.utils import get_fullname
 
 from crm_dedup.core.config import config, rules_touching
 from crm_dedup.core.display import can_read, field_label, match_label, shown
-from crm_dedup.core.sets import MEMBER_DOCTYPE, SET_DOCTYPE, open_set_names
+from crm_dedup.core.sets import MEMBER_DOCTYPE, POSSIBLE, SET_DOCTYPE, open_set_names
 
 MAX_NAMES = 1000  # records of one list page asked about at most
 MAX_WHY = 5  # pairs explained per set on the form
@@ -31,8 +32,9 @@ def indicator_doctypes() -> list[str]:
 
 
 @frappe.whitelist()
-def get_duplicate_flags(doctype: str, names: list[str] | str) -> dict[str, str]:
-	"""{record name: open set} for the records of a list view page that belong to an open duplicate set."""
+def get_duplicate_flags(doctype: str, names: list[str] | str) -> dict[str, dict]:
+	"""{record name: {"set": open set, "possible": 0 or 1}} for the records of a list view page that belong to
+	an open duplicate set; a set of confidence Likely is named before a Possible one."""
 	frappe.has_permission(doctype, "read", throw=True)
 	if isinstance(names, str):
 		names = frappe.parse_json(names)
@@ -41,18 +43,19 @@ def get_duplicate_flags(doctype: str, names: list[str] | str) -> dict[str, str]:
 		return {}
 	s = frappe.qb.DocType(SET_DOCTYPE)
 	m = frappe.qb.DocType(MEMBER_DOCTYPE)
-	out: dict[str, str] = {}
-	for member, set_name in (
+	out: dict[str, dict] = {}
+	for member, set_name, confidence in (
 		frappe.qb.from_(m)
 		.join(s)
 		.on(s.name == m.parent)
-		.select(m.member_name, s.name)
+		.select(m.member_name, s.name, s.confidence)
 		.where((s.status == "Open") & (m.member_doctype == doctype) & m.member_name.isin(names))
 		.where(m.parenttype == SET_DOCTYPE)
+		.orderby(s.confidence)  # Likely before Possible
 		.orderby(s.name)
 		.run()
 	):
-		out.setdefault(member, set_name)
+		out.setdefault(member, {"set": set_name, "possible": int(confidence == POSSIBLE)})
 	return out
 
 
@@ -85,11 +88,13 @@ def get_record_sets(doctype: str, name: str) -> list[dict]:
 		out.append(
 			{
 				"set": set_name if can_open else None,
+				"possible": int(doc.confidence == POSSIBLE),
 				"title": _set_title(doc, readable),
 				"others": others,
 				"why": why,
 			}
 		)
+	out.sort(key=lambda x: x["possible"])  # Likely sets first
 	return out
 
 

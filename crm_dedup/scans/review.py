@@ -91,7 +91,8 @@ def _regroup(doc: Any) -> list[str]:
 			for p in live
 			if p.name_a in inside and p.name_b in inside
 		]
-		data = set_values(doc.ref_doctype, part, rows, owners_of(doc.ref_doctype, part), doc.scan, now)
+		info = owners_of(doc.ref_doctype, part)
+		data = set_values(doc.ref_doctype, part, rows, info, doc.scan, now, doc.confidence or "Likely")
 		data["first_seen"] = doc.first_seen or now
 		write_sets([data], [], now)
 		new.append(data["name"])

@@ -200,7 +200,8 @@ class TestScan(ScanTestCase):
 		frappe.db.commit()
 		self.run_scan(rule=rule)
 		(set_name,) = self.my_sets()
-		self.assertEqual(indicators.get_duplicate_flags("Customer", [a, b]), {a: set_name, b: set_name})
+		flag = {"set": set_name, "possible": 0}
+		self.assertEqual(indicators.get_duplicate_flags("Customer", [a, b]), {a: flag, b: flag})
 		frappe.db.delete("Customer", {"name": b})
 		log = frappe.get_doc(
 			{
@@ -267,6 +268,53 @@ class TestScan(ScanTestCase):
 		self.assertIsNone(view["name"])
 		self.assertEqual(view["title"], mask(f"{self.prefix} 乙"))
 		self.assertNotIn(self.prefix, indicators._set_title(doc, readable={}))
+
+	def test_a_name_link_on_one_field_is_a_possible_pair_not_a_set(self):
+		"""Issue #17: 富航隆 ~ 富航龙 (same reading, company name 92) with nothing else compared is kept as a set of
+		confidence Possible, apart from the duplicate sets; a shared phone makes a Likely set; a re-run changes
+		nothing; the markers tell the two apart."""
+		phone = self.make_rule("phone", "Block", [{"fields": "mobile_no", "match_type": "Phone"}], 1)
+		name = self.make_rule(
+			"name", "Warn", [{"fields": "customer_name", "match_type": "Company Name", "threshold": 90}], 2
+		)
+		now = now_datetime()
+		mobiles = ["13" + "".join(random.choices(string.digits, k=9)) for _ in range(3)]
+		a, b, c, d = (f"{self.prefix}-{x}" for x in "ABCD")
+		rows = [
+			(a, "富航隆科技有限公司", mobiles[0]),
+			(b, "富航龙科技有限公司", mobiles[1]),
+			(c, f"{self.prefix} 甲", mobiles[2]),
+			(d, f"{self.prefix} 乙", spaced_phone(mobiles[2])),
+		]
+		frappe.db.bulk_insert(
+			"Customer",
+			["name", "customer_name", "customer_type", "mobile_no", "creation", "modified", "owner"],
+			[(n, t, "Company", m, now, now, "Administrator") for n, t, m in rows],
+		)
+		frappe.db.commit()
+		docs = self.scan_all_rules([phone, name])
+		sets = self.my_sets()
+		kind = {
+			tuple(sorted(v)): frappe.db.get_value("Duplicate Set", k, "confidence") for k, v in sets.items()
+		}
+		self.assertEqual(kind, {(a, b): "Possible", (c, d): "Likely"})
+		(possible,) = [k for k, v in sets.items() if a in v]
+		pair = frappe.get_doc("Duplicate Set", possible).pairs[0]
+		self.assertEqual((pair.rule, pair.action), (name, "Warn"))
+		self.assertEqual(json.loads(docs[1].summary)[0]["possible_pairs"], 1)
+		flags = indicators.get_duplicate_flags("Customer", [a, c])
+		self.assertEqual((flags[a]["possible"], flags[c]["possible"]), (1, 0))
+		self.assertEqual(indicators.get_record_sets("Customer", b)[0]["possible"], 1)
+		self.assertEqual(indicators.get_record_sets("Customer", d)[0]["possible"], 0)
+		# the same scan again: the same sets, nothing new
+		again = self.scan_all_rules([phone, name])
+		self.assertEqual(sum(x.sets_new for x in again), 0)
+		self.assertEqual(self.my_sets(), sets)
+		# the two companies share a phone now: a Block link, and the pair becomes a Likely set
+		frappe.db.set_value("Customer", b, "mobile_no", mobiles[0])
+		frappe.db.commit()
+		self.run_scan(rule=phone)
+		self.assertEqual(frappe.db.get_value("Duplicate Set", possible, "confidence"), "Likely")
 
 	def test_table_loader_reads_what_load_records_reads(self):
 		"""The scan's keyset loader gives the same records as core.records.load_records (child paths as lists)."""

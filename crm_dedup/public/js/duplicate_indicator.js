@@ -8,6 +8,7 @@ frappe.provide("crm_dedup.duplicates");
 (function () {
 	const esc = (v) => frappe.utils.escape_html(v == null ? "" : String(v));
 	const label = () => __("Duplicate", null, "crm_dedup indicator");
+	const possible_label = () => __("Possible duplicate");
 	let doctypes_promise = null;
 
 	// DocTypes that some enabled rule touches, asked once per page load
@@ -42,7 +43,8 @@ frappe.provide("crm_dedup.duplicates");
 					frm.$wrapper.find(".crm-dedup-duplicate-headline").remove();
 					if (!sets.length) return;
 					const html = sets.map((s) => set_html(s)).join("");
-					const $box = $(`<div class="crm-dedup-duplicate-headline form-message red"
+					const color = sets.every((s) => s.possible) ? "yellow" : "red";
+					const $box = $(`<div class="crm-dedup-duplicate-headline form-message ${color}"
 						style="margin-bottom: var(--margin-sm);">${html}</div>`);
 					const $target = frm.layout && frm.layout.wrapper;
 					if ($target && $target.length) {
@@ -53,7 +55,11 @@ frappe.provide("crm_dedup.duplicates");
 	};
 
 	function set_html(s) {
-		const pill = `<span class="indicator-pill red" style="margin-right: 6px;">${esc(label())}</span>`;
+		// a set of confidence Possible: two records paired by one weaker link on one field, in grey
+		const pill = s.possible
+			? `<span class="indicator-pill gray" style="margin-right: 6px;">${esc(possible_label())}</span>`
+			: `<span class="indicator-pill red" style="margin-right: 6px;">${esc(label())}</span>`;
+		const lead = s.possible ? __("Possibly the same as:") : __("Likely the same as:");
 		const others = (s.others || [])
 			.map((o) => {
 				const who = o.owner_name ? ` (${esc(__("owner"))}: ${esc(o.owner_name)})` : "";
@@ -72,7 +78,7 @@ frappe.provide("crm_dedup.duplicates");
 					__("Review duplicate set {0}", [s.set]),
 				)}</a>`
 			: "";
-		return `<div>${pill}${esc(__("Likely the same as:"))} ${others}.${set_link}${
+		return `<div>${pill}${esc(lead)} ${others}.${set_link}${
 			why ? `<div class="text-muted small">${why}</div>` : ""
 		}</div>`;
 	}
@@ -104,15 +110,18 @@ frappe.provide("crm_dedup.duplicates");
 								// keep as is
 							}
 						}
-						const set_name = flags[name];
-						if (!set_name) return;
+						const flag = flags[name];
+						if (!flag) return;
+						const set_name = flag.set;
+						const pill_class = flag.possible ? "gray" : "red";
+						const pill_label = flag.possible ? possible_label() : label();
 						const $subject = $(el).closest(".list-row").find(".list-subject").first();
 						if (!$subject.length || $subject.find(".crm-dedup-pill").length) return;
 						// before the title, so a long title never hides it
 						const $pill = $(
-							`<a class="crm-dedup-pill indicator-pill red" style="margin-right: 6px; flex-shrink: 0;"
+							`<a class="crm-dedup-pill indicator-pill ${pill_class}" style="margin-right: 6px; flex-shrink: 0;"
 								href="${crm_dedup.duplicates.set_url(set_name)}"
-								title="${esc(__("In duplicate set {0}", [set_name]))}">${esc(label())}</a>`,
+								title="${esc(__("In duplicate set {0}", [set_name]))}">${esc(pill_label)}</a>`,
 						);
 						const $title = $subject.find("a.ellipsis").first();
 						if ($title.length) {

@@ -19,6 +19,7 @@ class DuplicateSet(Document):
 		from crm_dedup.crm_dedup.doctype.duplicate_set_pair.duplicate_set_pair import DuplicateSetPair
 
 		closed_by: DF.Link | None
+		confidence: DF.Literal["Likely", "Possible"]
 		first_seen: DF.Datetime | None
 		last_seen: DF.Datetime | None
 		max_score: DF.Float
