@@ -129,3 +129,18 @@ def test_a_repeated_id_is_found_at_its_first_line_while_streaming(tmp_path, monk
 	stream = cli.stream_csv(str(path), "id", rules)
 	with pytest.raises(cli.InputError, match=r"line 5 repeats id 'B'"):  # before the bad row at line 7
 		scan_records(rules, stream, workers=1)
+
+
+def test_records_keyed_apart_and_judged_in_one_place_equal_the_reference(data, expected, monkeypatch):
+	"""A site's scan: key jobs key chunks of the table (``key_chunk``, bytes that travel through redis) and one
+	compare job judges them all (``scan_keyed``), with the judging in worker processes."""
+	monkeypatch.setattr(scan_module, "PARALLEL_PAIRS", 0)
+	monkeypatch.setattr(scan_module, "_PAIR_CHUNK", 500)
+	monkeypatch.setattr(blocks, "PAIR_BUDGET", 2000)
+	records = data[1]
+	chunks = [scan_module.key_chunk(RULES, records[lo : lo + 700]) for lo in range(0, len(records), 700)]
+	assert all(isinstance(c, bytes) for c in chunks)
+	workers = 2 if "fork" in multiprocessing.get_all_start_methods() else 1
+	assert _got(scan_module.scan_keyed(RULES, iter(chunks), workers=workers)) == expected
+	with pytest.raises(ValueError, match="condition rules only"):
+		scan_module.scan_keyed(load_rules(EXAMPLES / "smart_rules.json"), iter(chunks))

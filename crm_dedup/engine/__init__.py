@@ -15,7 +15,7 @@ from .match import KEY_VERSION, ConditionHit, Match
 from .normalize import legal_form_suffix, normalize_email, normalize_phone
 from .placeholders import BUILTIN_DIGEST, Placeholders
 from .rules import Condition, Rule, RuleSet, load_rules
-from .scan import ScanResult, UnionFind, iter_keys, scan_records
+from .scan import ScanResult, UnionFind, iter_keys, key_chunk, scan_keyed, scan_records
 from .sets import DEFAULT_SET_THRESHOLD, build_sets, is_strong, possible_pairs, size_distribution
 from .smart import MODEL_FORMAT, SmartMatch, SmartModel, SmartRule, waterfall_text
 from .smart_train import scan_all, smart_scan, train_smart
@@ -51,6 +51,7 @@ __all__ = [
 	"common_values",
 	"is_strong",
 	"iter_keys",
+	"key_chunk",
 	"key_hash",
 	"legal_form_suffix",
 	"load_rules",
@@ -58,6 +59,7 @@ __all__ = [
 	"normalize_phone",
 	"possible_pairs",
 	"scan_all",
+	"scan_keyed",
 	"scan_records",
 	"size_distribution",
 	"smart_scan",

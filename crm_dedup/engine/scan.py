@@ -21,6 +21,7 @@ from __future__ import annotations
 import gc
 import multiprocessing
 import os
+import pickle
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -292,6 +293,11 @@ def _scan(rules, records, cap, window, progress, total, skip_pairs, workers) -> 
 		total = len(items)
 	n_workers = _workers(workers, total if total is not None else PARALLEL_MIN)
 	keyed = _bucket(rules, items if items is not None else records, n_workers, progress, total)
+	return _finish(rules, items, keyed, cap, window, progress, skip_pairs, n_workers)
+
+
+def _finish(rules, items, keyed: _Keyed, cap, window, progress, skip_pairs, n_workers) -> ScanResult:
+	"""Steps 2 to 4 over keyed records: candidate pairs, judging, sets."""
 	try:
 		ids = keyed.ids
 		total_buckets = max(1, keyed.n_keys)
@@ -363,19 +369,7 @@ def _bucket(rules: RuleSet, source, n_workers: int, progress: Progress | None, t
 	_WORK = (rules, None if positions is not None else source, positions)
 
 	def absorb(ids: list[str], got: tuple) -> None:
-		start = len(keyed.ids)
-		keys, norms, spill = got
-		for r, (hashes, recs) in enumerate(keys):
-			if start:
-				recs += start
-			keyed.sink.add(r, hashes, recs)
-			keyed.n_keys += len(hashes)
-		keyed.ids.extend(ids)
-		keyed.norms.extend_joined(*norms)
-		keyed.spill.extend_joined(*spill)
-		if progress:
-			done = len(keyed.ids)
-			progress("prepare", done, max(total or 0, done))
+		_absorb(keyed, ids, got, progress, total)
 
 	try:
 		if n_workers <= 1:
@@ -403,6 +397,78 @@ def _bucket(rules: RuleSet, source, n_workers: int, progress: Progress | None, t
 	if progress:
 		progress("prepare", len(keyed.ids), len(keyed.ids))
 	return keyed
+
+
+def _absorb(keyed: _Keyed, ids: list[str], got: tuple, progress: Progress | None, total: int | None) -> None:
+	"""Appends one keyed chunk (``_key_records``' result for the records ``ids``) to the scan's stores."""
+	start = len(keyed.ids)
+	keys, norms, spill = got
+	for r, (hashes, recs) in enumerate(keys):
+		if start:
+			recs = recs + start
+		keyed.sink.add(r, hashes, recs)
+		keyed.n_keys += len(hashes)
+	keyed.ids.extend(ids)
+	keyed.norms.extend_joined(*norms)
+	keyed.spill.extend_joined(*spill)
+	if progress:
+		done = len(keyed.ids)
+		progress("prepare", done, max(total or 0, done))
+
+
+# ---- a scan keyed in parts (a site's key jobs), judged in one place (its compare job) ---------------------
+def key_chunk(rules: RuleSet, records: list[tuple[Any, Mapping[str, Any]]]) -> bytes:
+	"""The keyed form of a chunk of (id, record) pairs as bytes: ids, blocking key hashes, the prepared values
+	and the records' rule fields (``_key_records``). ``scan_keyed`` over the chunks of a table, in order, gives
+	what ``scan_records`` gives over the table's records in that order: the keying is the part of a scan that
+	can be spread over many processes, and what the judging needs travels with it."""
+	keys, norms, spill = _key_records(rules, [rec for _, rec in records], True)
+	ids = [str(rid) for rid, _ in records]
+	plain_keys = [(h.tobytes(), r.tobytes()) for h, r in keys]
+	parts = (ids, plain_keys, (norms[0], norms[1].tobytes()), (spill[0], spill[1].tobytes()))
+	return pickle.dumps(parts, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _unkey(blob: bytes) -> tuple[list[str], tuple]:
+	ids, plain_keys, norms, spill = pickle.loads(blob)
+	keys = [(np.frombuffer(h, dtype=np.int64), np.frombuffer(r, dtype=np.int32)) for h, r in plain_keys]
+	as_joined = [(data, np.frombuffer(lengths, dtype=np.int64)) for data, lengths in (norms, spill)]
+	return ids, (keys, as_joined[0], as_joined[1])
+
+
+def scan_keyed(
+	rules: RuleSet,
+	chunks: Iterable[bytes],
+	cap: int = 200,
+	window: int = 20,
+	progress: Progress | None = None,
+	total: int | None = None,
+	skip_pairs: set[tuple[str, str]] | None = None,
+	workers: int | None = None,
+) -> ScanResult:
+	"""``scan_records`` over records keyed apart by ``key_chunk`` (condition rules only: smart rules read
+	records, see ``smart_train.scan_all``). ``chunks`` is read one at a time; ``total``: records in all."""
+	if rules.smart:
+		raise ValueError("scan_keyed takes condition rules only; smart rules are scanned by scan_all")
+	gc_was_enabled = gc.isenabled()
+	gc.disable()
+	keyed = _Keyed(StrArray(), BlobArray(), Spill(), KeySink(len(rules.rules)), 0)
+	try:
+		try:
+			for blob in chunks:
+				ids, got = _unkey(blob)
+				_absorb(keyed, ids, got, progress, total)
+		except BaseException:
+			keyed.spill.close()
+			keyed.sink.close()
+			raise
+		keyed.ids.freeze()
+		keyed.norms.freeze()
+		n_workers = _workers(workers, len(keyed.ids))
+		return _finish(rules, None, keyed, cap, window, progress, skip_pairs, n_workers)
+	finally:
+		if gc_was_enabled:
+			gc.enable()
 
 
 def _candidate_pairs(

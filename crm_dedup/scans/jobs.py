@@ -3,9 +3,14 @@
 - A table of at most ``chunk_size`` records is scanned by one job (``run_scan``): load the records page by
   page, ``engine.scan_records``, write the sets.
 - A larger table is split: one **key job** per chunk of names (``run_key_chunk``; idle workers share them)
-  computes its records' blocking keys (64-bit hashes, kept in the queue's redis for 24 h); the last one
-  enqueues the **compare job** (``run_compare``), which joins the keys, loads only the records that share a
-  key with another record and runs ``engine.scan_records`` over those.
+  reads its records and keys them; the last one enqueues the **compare job** (``run_compare``).
+  - Condition rules without a scope filter (the common case): a key job does the keying part of the engine's
+    scan for its chunk (``engine.key_chunk``: key hashes, prepared values, the rule fields; compressed, kept in
+    the queue's redis for 24 h), and the compare job judges them all (``engine.scan_keyed``) without reading
+    a record again: the costly part of a scan is spread over the workers.
+  - Smart rules and rules with "Applies when" / a search filter: a key job computes its records' blocking
+    keys (64-bit hashes); the compare job joins them, loads only the records that share a key with another
+    record and runs the engine's scan over those (``scoped.scan_step``).
 
 Jobs never raise past ``_guarded``: a failure is written to the scan and the Error Log.
 """
@@ -28,10 +33,10 @@ from frappe.utils.background_jobs import get_redis_conn
 
 from crm_dedup.core.pairs import not_duplicate_pairs
 from crm_dedup.core.sets import save_sets
-from crm_dedup.engine import key_hash
+from crm_dedup.engine import key_chunk, key_hash, scan_keyed
 from crm_dedup.scans.load import all_names, iter_records, iter_table, step_paths, step_ruleset
 from crm_dedup.scans.queue import enqueue, job_id, scan_alive
-from crm_dedup.scans.scoped import scan_step
+from crm_dedup.scans.scoped import keyed_apart, scan_step
 
 PROGRESS_EVENT = "crm_dedup_scan_progress"
 BLOB_TTL = 24 * 3600
@@ -186,17 +191,24 @@ def run_key_chunk(scan: str, step_no: int, chunk_no: int, first: str, last: str)
 	rs = step_ruleset(step)
 	progress = Progress(scan, state)
 	chunks = state.get("chunks") or 1
-	buckets: dict[int, list[str]] = defaultdict(list)
-	count = 0
-	for name, rec in iter_table(step["doctype"], step_paths(step), first=first, last=last):
-		count += 1
-		for rule, keys in rs.keys(rs.prepare(rec)).items():
-			for k in keys:
-				buckets[key_hash(rule, k)].append(name)
+	records = iter_table(step["doctype"], step_paths(step), first=first, last=last)
+	if keyed_apart(step["rules"]):  # the keying part of the engine's scan, for the compare job to judge
+		rows = list(records)
+		count, keys, keyed = len(rows), None, key_chunk(rs, rows)
+		del rows
+	else:  # key hashes only: the compare job loads the records that share one
+		buckets: dict[int, list[str]] = defaultdict(list)
+		count, keyed = 0, None
+		for name, rec in records:
+			count += 1
+			for rule, rule_keys in rs.keys(rs.prepare(rec)).items():
+				for k in rule_keys:
+					buckets[key_hash(rule, k)].append(name)
+		keys = dict(buckets)
 	r = get_redis_conn()
 	r.set(
 		_blob_key(scan, step_no, f"keys:{chunk_no}"),
-		zlib.compress(pickle.dumps((count, dict(buckets)), protocol=pickle.HIGHEST_PROTOCOL), 1),
+		zlib.compress(pickle.dumps((count, keys, keyed), protocol=pickle.HIGHEST_PROTOCOL), 1),
 		ex=BLOB_TTL,
 	)
 	r.rpush(_blob_key(scan, step_no, "rss"), _peak_rss_mb())
@@ -234,24 +246,33 @@ def run_compare(scan: str, step_no: int) -> None:
 	step = state["steps"][step_no]
 	progress = Progress(scan, state)
 	r = get_redis_conn()
-	names, total_records = _shared_key_names(r, scan, step_no, state.get("chunks") or 0)
-	progress(0.45, _("{0} of {1} records share a key; loading them").format(len(names), total_records), True)
-	t_load = time.time()
-	records = list(iter_records(step["doctype"], names, step_paths(step), progress, 0.45, 0.55))
-	load_seconds = time.time() - t_load
+	chunks = state.get("chunks") or 0
 	key_rss = [float(x) for x in r.lrange(_blob_key(scan, step_no, "rss"), 0, -1)]
 	key_workers = sorted({x.decode() for x in r.lrange(_blob_key(scan, step_no, "workers"), 0, -1)})
-	_compare_and_save(
-		scan,
-		state,
-		records,
-		progress,
-		start=0.55,
-		total_records=total_records,
-		key_job_rss=key_rss,
-		load_seconds=load_seconds,
-		key_workers=key_workers,
-	)
+	figures = {"key_job_rss": key_rss, "key_workers": key_workers}
+	if keyed_apart(step["rules"]):
+		progress(0.45, _("Joining the keys of {0} chunks").format(chunks), True)
+		_compare_and_save(
+			scan, state, [], progress, start=0.45, keyed=_KeyedChunks(r, scan, step_no, chunks), **figures
+		)
+	else:
+		names, total_records = _shared_key_names(r, scan, step_no, chunks)
+		progress(
+			0.45, _("{0} of {1} records share a key; loading them").format(len(names), total_records), True
+		)
+		t_load = time.time()
+		records = list(iter_records(step["doctype"], names, step_paths(step), progress, 0.45, 0.55))
+		load_seconds = time.time() - t_load
+		_compare_and_save(
+			scan,
+			state,
+			records,
+			progress,
+			start=0.55,
+			total_records=total_records,
+			load_seconds=load_seconds,
+			**figures,
+		)
 	for i in range(state.get("chunks") or 0):
 		r.delete(_blob_key(scan, step_no, f"keys:{i}"))
 	r.delete(
@@ -265,17 +286,34 @@ def run_compare(scan: str, step_no: int) -> None:
 		_complete(scan, state)
 
 
+def _chunk(r: Any, scan: str, step_no: int, i: int) -> tuple[int, dict | None, bytes | None]:
+	"""(records, {key hash: names} or None, engine.key_chunk bytes or None) of one key job."""
+	raw = r.get(_blob_key(scan, step_no, f"keys:{i}"))
+	if raw is None:
+		raise frappe.ValidationError(_("The keys of chunk {0} are missing; start the scan again.").format(i))
+	return pickle.loads(zlib.decompress(raw))
+
+
+class _KeyedChunks:
+	"""The key jobs' engine.key_chunk bytes, read from redis one at a time, in chunk order; ``records``: how
+	many records they held (known once read)."""
+
+	def __init__(self, r: Any, scan: str, step_no: int, chunks: int):
+		self.r, self.scan, self.step_no, self.chunks, self.records = r, scan, step_no, chunks, 0
+
+	def __iter__(self):
+		for i in range(self.chunks):
+			count, _keys, keyed = _chunk(self.r, self.scan, self.step_no, i)
+			self.records += count
+			yield keyed
+
+
 def _shared_key_names(r: Any, scan: str, step_no: int, chunks: int) -> tuple[list[str], int]:
 	"""(sorted names of the records that share a key with another record, records in all chunks)."""
 	merged: dict[int, list[str]] = defaultdict(list)
 	total_records = 0
 	for i in range(chunks):
-		raw = r.get(_blob_key(scan, step_no, f"keys:{i}"))
-		if raw is None:
-			raise frappe.ValidationError(
-				_("The keys of chunk {0} are missing; start the scan again.").format(i)
-			)
-		count, buckets = pickle.loads(zlib.decompress(raw))
+		count, buckets, _keyed = _chunk(r, scan, step_no, i)
 		total_records += count
 		for h, names in buckets.items():
 			merged[h].extend(names)
@@ -297,14 +335,21 @@ def _compare_and_save(
 	key_job_rss: list[float] | None = None,
 	load_seconds: float = 0.0,
 	key_workers: list[str] | None = None,
+	keyed: _KeyedChunks | None = None,
 ) -> None:
-	"""Runs the engine over ``records`` for the current step, writes the sets, records the step's figures."""
+	"""Runs the engine over ``records`` (or the key jobs' ``keyed`` chunks) for the current step, writes the
+	sets, records the step's figures."""
 	step = state["steps"][state["step"]]
 	doctype = step["doctype"]
-	step_ruleset(step)  # fails when a rule went away while the scan ran
+	rs = step_ruleset(step)  # fails when a rule went away while the scan ran
 	skip = not_duplicate_pairs(doctype)
 	t0 = time.time()
-	result = scan_step(doctype, step["rules"], records, _engine_progress(progress, start), skip)
+	if keyed is not None:
+		result = scan_keyed(rs, keyed, progress=_engine_progress(progress, start), skip_pairs=skip)
+		total_records = keyed.records
+		records = None
+	else:
+		result = scan_step(doctype, step["rules"], records, _engine_progress(progress, start), skip)
 	compare_seconds = time.time() - t0
 	progress(0.9, _("Saving duplicate sets"), force=True)
 	t_save = time.time()
@@ -314,7 +359,8 @@ def _compare_and_save(
 		"doctype": doctype,
 		"rules": step["rules"],
 		"records": total_records if total_records is not None else len(records),
-		"candidates": len(records),
+		"candidates": len(records) if records is not None else total_records,
+		"keyed_apart": keyed is not None,  # the key jobs did the keying part of the engine's scan
 		"compared": result.stats.get("compared", 0),
 		"pairs": result.stats.get("pairs", 0),
 		"clusters": result.stats.get("clusters", 0),
@@ -328,6 +374,7 @@ def _compare_and_save(
 		"compare_seconds": round(compare_seconds, 2),
 		"save_seconds": round(time.time() - t_save, 2),
 		"peak_rss_mb": _peak_rss_mb(),
+		"judge_peak_rss_mb": _peak_rss_mb(resource.RUSAGE_CHILDREN),  # the engine's forked judges, each
 		"key_jobs": len(key_job_rss or []),
 		"key_job_peak_rss_mb": max(key_job_rss or [0]),
 		"key_job_workers": key_workers or [],  # the RQ workers that ran the key jobs
@@ -364,9 +411,10 @@ def _worker_name() -> str:
 	return (getattr(job, "worker_name", None) or "inline") if job else "inline"
 
 
-def _peak_rss_mb() -> float:
-	"""Peak resident memory of this process (the job's work horse) in MB."""
-	return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+def _peak_rss_mb(who: int = resource.RUSAGE_SELF) -> float:
+	"""Peak resident memory of this process (the job's work horse) in MB; of its largest waited-for child
+	process with RUSAGE_CHILDREN."""
+	return round(resource.getrusage(who).ru_maxrss / 1024, 1)
 
 
 def _complete(scan: str, state: dict) -> None:

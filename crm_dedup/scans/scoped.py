@@ -28,6 +28,14 @@ def _group_key(rule: dict) -> str:
 	return json.dumps([rule["applies"], rule["search"]], sort_keys=True, default=str)
 
 
+def keyed_apart(names: list[str]) -> bool:
+	"""Whether a chunked scan of these rules can key its chunks apart and judge them in one place
+	(``engine.key_chunk`` / ``scan_keyed``): condition rules only, none with a scope filter."""
+	comp = compiled()
+	rs = comp.ruleset(names)
+	return not rs.smart and all(not _group_key(comp.rules[n]) for n in names)
+
+
 def scan_step(
 	doctype: str,
 	names: list[str],

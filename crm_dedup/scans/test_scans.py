@@ -77,6 +77,22 @@ class TestScan(ScanTestCase):
 		self.assertEqual(self.my_sets(), first)
 		phone_truth = {n: c for n, c in data["truth"].items()}
 		self.assertTrue(first and all(len({phone_truth[m] for m in s}) == 1 for s in first.values()))
+		# condition rules without a scope filter: the key jobs keyed the records for the engine (key_chunk)
+		# and the compare job judged them without loading them again (scan_keyed)
+		self.assertEqual([x["keyed_apart"] for x in json.loads(chunked.summary)], [True])
+		self.assertEqual(json.loads(chunked.summary)[0]["records"], json.loads(inline.summary)[0]["records"])
+		# a rule with "Applies when": key hashes only, the records sharing one loaded by the compare job
+		frappe.db.set_value(
+			"Dedup Rule",
+			rule,
+			"applies_when",
+			json.dumps([["Customer", "customer_type", "=", "Company", False]]),
+		)
+		clear_cache()
+		gated = self.run_scan(rule=rule, chunk_size=25)
+		self.assertEqual([x["keyed_apart"] for x in json.loads(gated.summary)], [False])
+		self.assertEqual((gated.pairs, gated.sets_new), (inline.pairs, 0))
+		self.assertEqual(self.my_sets(), first)
 
 	def test_not_duplicate_is_remembered(self):
 		rule = self.make_rule("phone", "Block", [{"fields": "mobile_no", "match_type": "Phone"}])
