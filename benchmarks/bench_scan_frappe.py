@@ -13,6 +13,8 @@ Run with the bench's Python from the bench folder (sites/ must be reachable):
     env/bin/python /work/main/benchmarks/bench_scan_frappe.py --site dedup.localhost --records 100000 \
         --mode worker --chunk 0
 
+``--mode bench`` queues the scan on the ``long`` queue and waits: the site's own ``bench worker`` processes
+run its jobs, as in production (start two or more to spread the key jobs).
 ``--mode worker`` queues the scan for real on the ``long`` queue and runs one worker process that takes
 this scan's jobs off the queue one at a time and runs each in a forked work horse through Frappe's
 ``execute_job`` - what ``bench worker`` does - leaving other people's jobs on the shared queue alone;
@@ -222,7 +224,7 @@ def main() -> None:
 	ap.add_argument("--bench", default="/opt/bench/frappe-bench")
 	ap.add_argument("--records", type=int, default=100_000)
 	ap.add_argument("--clusters", type=int, default=2_500)
-	ap.add_argument("--mode", choices=["worker", "inline"], default="worker")
+	ap.add_argument("--mode", choices=["worker", "inline", "bench"], default="worker")
 	ap.add_argument("--chunk", type=int, default=0, help="records per key job; 0 = one job")
 	ap.add_argument("--keep", action="store_true")
 	ap.add_argument("--reuse", action="store_true", help="reuse customers and rules left by --keep")
@@ -271,6 +273,15 @@ def main() -> None:
 		if args.mode == "inline":
 			frappe.flags.crm_dedup_scan_now = True
 			enqueue_scan(doc)
+		elif args.mode == "bench":
+			enqueue_scan(doc)
+			frappe.db.commit()  # the job is enqueued after commit; the bench's workers take it
+			t0 = time.time()
+			while True:
+				time.sleep(1)
+				frappe.db.rollback()
+				if frappe.db.get_value("Dedup Scan", doc.name, "status") in ("Completed", "Failed"):
+					break
 		else:
 			enqueue_scan(doc)
 			frappe.db.commit()  # the job is enqueued after commit
@@ -304,6 +315,7 @@ def main() -> None:
 				"per_doctype": summary,
 				"peak_rss_mb_compare_job": max(s.get("peak_rss_mb", 0) for s in summary),
 				"peak_rss_mb_key_jobs": max(s.get("key_job_peak_rss_mb", 0) for s in summary),
+				"peak_rss_mb_judges": max(s.get("judge_peak_rss_mb", 0) for s in summary),
 			}
 		)
 		# precision / recall of the open sets over the benchmark's customers: the duplicate sets (confidence

@@ -12,6 +12,8 @@ import csv
 import importlib.util
 import io
 import multiprocessing
+import os
+import subprocess
 import sys
 from collections import defaultdict
 
@@ -144,3 +146,25 @@ def test_records_keyed_apart_and_judged_in_one_place_equal_the_reference(data, e
 	assert _got(scan_module.scan_keyed(RULES, iter(chunks), workers=workers)) == expected
 	with pytest.raises(ValueError, match="condition rules only"):
 		scan_module.scan_keyed(load_rules(EXAMPLES / "smart_rules.json"), iter(chunks))
+
+
+def test_chunks_keyed_by_unrelated_processes_meet_on_the_same_keys(tmp_path):
+	"""Python's hash() of a str differs from one process to the next: key jobs run in different workers, so a
+	chunk's key hashes must not depend on the process that made them."""
+	code = (
+		"import csv, hashlib, sys; from crm_dedup.engine import load_rules, key_chunk; "
+		"rows = [(r.pop('id'), r) for r in csv.DictReader(open(sys.argv[1], encoding='utf-8'))]; "
+		"print(hashlib.sha256(key_chunk(load_rules(sys.argv[2]), rows)).hexdigest())"
+	)
+	digests = set()
+	for seed in ("1", "2", "random"):
+		env = {**os.environ, "PYTHONHASHSEED": seed, "PYTHONPATH": str(ROOT)}
+		out = subprocess.run(
+			[sys.executable, "-c", code, str(EXAMPLES / "customers.csv"), str(EXAMPLES / "rules.json")],
+			capture_output=True,
+			text=True,
+			env=env,
+			check=True,
+		)
+		digests.add(out.stdout.strip())
+	assert len(digests) == 1 and len(next(iter(digests))) == 64

@@ -19,6 +19,7 @@ full; the work is only arranged to be cheap:
 from __future__ import annotations
 
 import gc
+import hashlib
 import multiprocessing
 import os
 import pickle
@@ -116,11 +117,19 @@ def key_plan(rules: RuleSet) -> KeyPlan:
 	return tuple(plan)
 
 
-def _hashed_keys(plan: KeyPlan, values: LazyValues) -> KeyHashes:
+def stable_hash(x: Any) -> int:
+	"""A signed 64-bit hash of a key (a str, or a tuple of ints and strs) that is the same in every process:
+	Python's ``hash()`` of a str changes from one process to the next (PYTHONHASHSEED), which is fine for
+	processes forked from one scan but not for keys made by separate processes (a site's key jobs)."""
+	data = repr(x).encode("utf-8", "surrogatepass")
+	return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "big", signed=True)
+
+
+def _hashed_keys(plan: KeyPlan, values: LazyValues, hash: Callable[[Any], int] = hash) -> KeyHashes:
 	"""Per rule, ``hash()`` of each of the record's blocking keys: two records share a hash under a rule
 	exactly when ``RuleSet.rule_keys`` gives them a common key (up to 64-bit hash collisions, see ``_keyed``).
 	A key may repeat within a rule; bucketing ignores repeats. Rules blocking on the same values at the same
-	threshold share the work."""
+	threshold share the work. ``hash``: Python's (one process and its forks) or ``stable_hash``."""
 	memo: dict = {}
 	out = []
 	for scoped, conds in plan:
@@ -155,7 +164,9 @@ Packed = tuple  # per ready signature: the record's values as (field, raw, norm,
 Norms = tuple  # per ready signature: the record's norms
 
 
-def _key_records(rules: RuleSet, records: list[Mapping[str, Any]], keep: bool) -> tuple:
+def _key_records(
+	rules: RuleSet, records: list[Mapping[str, Any]], keep: bool, hash: Callable[[Any], int] = hash
+) -> tuple:
 	"""Keys and compact values of a chunk of records (in a worker, or in this process for small inputs):
 
 	- per rule, (key hashes as int64, the record's position in the chunk as int32), one entry per key;
@@ -174,7 +185,7 @@ def _key_records(rules: RuleSet, records: list[Mapping[str, Any]], keep: bool) -
 	spill_out: list[bytes] = []
 	for rec in records:
 		values = LazyValues(rules, rec)
-		keys = _hashed_keys(plan, values)
+		keys = _hashed_keys(plan, values, hash)
 		for r in range(n_rules):
 			k = keys[r]
 			hashes[r].extend(k)
@@ -421,8 +432,9 @@ def key_chunk(rules: RuleSet, records: list[tuple[Any, Mapping[str, Any]]]) -> b
 	"""The keyed form of a chunk of (id, record) pairs as bytes: ids, blocking key hashes, the prepared values
 	and the records' rule fields (``_key_records``). ``scan_keyed`` over the chunks of a table, in order, gives
 	what ``scan_records`` gives over the table's records in that order: the keying is the part of a scan that
-	can be spread over many processes, and what the judging needs travels with it."""
-	keys, norms, spill = _key_records(rules, [rec for _, rec in records], True)
+	can be spread over many processes, and what the judging needs travels with it. Its key hashes are
+	``stable_hash``es: chunks keyed by unrelated processes meet on the same hashes."""
+	keys, norms, spill = _key_records(rules, [rec for _, rec in records], True, stable_hash)
 	ids = [str(rid) for rid, _ in records]
 	plain_keys = [(h.tobytes(), r.tobytes()) for h, r in keys]
 	parts = (ids, plain_keys, (norms[0], norms[1].tobytes()), (spill[0], spill[1].tobytes()))
