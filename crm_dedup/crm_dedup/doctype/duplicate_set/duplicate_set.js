@@ -11,6 +11,14 @@ frappe.ui.form.on("Duplicate Set", {
 				.then((r) => r && r.changed && frm.reload_doc());
 		}
 		frm.trigger("render_members");
+		if (frm.doc.status === "Open" && frm.doc.confidence === "Possible") {
+			frm.dashboard.set_headline_alert(
+				__(
+					"Possible duplicate: paired by one weaker match on one field only. Review it; it is not counted among the duplicate sets.",
+				),
+				"orange",
+			);
+		}
 		if (frm.doc.status !== "Open") {
 			if (frm.doc.status === "Not Duplicate" && frm.has_perm("write") && crm_dedup_is_manager()) {
 				frm.add_custom_button(__("Reopen"), () =>
@@ -33,11 +41,25 @@ frappe.ui.form.on("Duplicate Set", {
 		if (merge && typeof merge.open_dialog === "function" && names.length > 1) {
 			const can = typeof merge.can_merge !== "function" || merge.can_merge();
 			if (can) {
+				const open = () => merge.open_dialog(frm.doc.ref_doctype, names);
 				frm.add_custom_button(__("Merge…"), () => {
 					// the set becomes Merged when the merge is done (Dedup Merge Log hook, or on refresh)
-					merge.open_dialog(frm.doc.ref_doctype, names);
+					if (frm.doc.confidence === "Possible") {
+						// one weaker link on one field: the two may be different companies with similar names
+						frappe.confirm(
+							__(
+								"These records are paired by one weaker match on one field only (e.g. similar names). Check that they are the same before merging. Merge anyway?",
+							),
+							open,
+						);
+					} else {
+						open();
+					}
 				});
-				frm.change_custom_button_type(__("Merge…"), null, "primary");
+				// a Possible set is looked at first, merged only when checked: no primary button
+				if (frm.doc.confidence !== "Possible") {
+					frm.change_custom_button_type(__("Merge…"), null, "primary");
+				}
 			}
 		}
 		if (frm.has_perm("write") && crm_dedup_is_manager()) {
