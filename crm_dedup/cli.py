@@ -45,6 +45,7 @@ from crm_dedup.engine import (
 	check_record,
 	common_values,
 	load_rules,
+	possible_pairs,
 	scan_all,
 	scan_records,
 	train_smart,
@@ -422,9 +423,15 @@ def summary(result) -> str:
 		largest = result.clusters[0]
 		shown = ", ".join(largest[:5]) + (", …" if len(largest) > 5 else "")
 		lines.append(f"set sizes (records: sets): {sizes}; largest set {len(largest)} records ({shown})")
+	lone = len(possible_pairs(result.clusters, result.possible))
 	lines.append(
 		f"{len(result.possible):,} possible links (weak or cut links, not merged into the sets)"
 		+ (f"; {s['split_links']:,} links cut to split sets" if s.get("split_links") else "")
+		+ (
+			f"; {lone:,} possible pairs (two records in no set, each the other's best weak link: review them apart)"
+			if lone
+			else ""
+		)
 	)
 	return "\n".join(lines)
 

@@ -175,6 +175,27 @@ def test_scan_possible_links_file_and_summary(tmp_path, capsys):
 	assert "possible: 1 ~ 3 (no cluster): name+city (warn) score 100" in out
 
 
+def test_scan_summary_counts_possible_pairs(tmp_path, capsys):
+	"""A Warn rule on the company name alone: 富航隆 ~ 富航龙 (same reading, 92) builds no set; the summary counts
+	it as a possible pair, and the possible-links file lists it."""
+	src, rules = tmp_path / "in.csv", tmp_path / "rules.json"
+	rule = {
+		"name": "name",
+		"action": "warn",
+		"conditions": [{"fields": ["customer_name"], "match": "company_name"}],
+	}
+	rules.write_text(json.dumps({"rules": [rule]}), encoding="utf-8")
+	src.write_text(
+		"id,customer_name\n1,富航隆科技有限公司\n2,富航龙科技有限公司\n3,金陵餐饮有限公司\n", encoding="utf-8"
+	)
+	possible = tmp_path / "p.csv"
+	rc, out, err = run(capsys, "scan", src, "--rules", rules, "--id-column", "id", "--possible", possible)
+	assert rc == 0 and out == ""
+	assert "1 matched pairs, 0 clusters" in err
+	assert "1 possible links (weak or cut links, not merged into the sets); 1 possible pairs" in err
+	assert [r[:3] for r in read_rows(possible)[1:]] == [["1", "2", "name"]]
+
+
 def test_scan_progress_bar_on_stderr(tmp_path, capsys):
 	rc, out, err = run(capsys, "scan", CSV_IN, "--rules", RULES, "--progress", "--pairs", tmp_path / "p.csv")
 	assert rc == 0 and "prepare" in err and "compare" in err and "100.0%" in err
