@@ -25,6 +25,7 @@ import os
 import pickle
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -282,12 +283,18 @@ def scan_records(
 	``workers``: processes computing keys (default: 2 for 50,000 records or more where fork is available,
 	else 1; the environment variable CRM_DEDUP_WORKERS overrides the default). The result does not depend on it.
 	"""
-	# Millions of small lists and tuples are built and kept: the cyclic collector would re-scan them again and
-	# again (a quarter of the time) and finds nothing to free, so it is paused for the scan.
+	with _gc_paused():
+		return _scan(rules, records, cap, window, progress, total, skip_pairs, workers)
+
+
+@contextmanager
+def _gc_paused():
+	"""Millions of small lists and tuples are built and kept: the cyclic collector would re-scan them again and
+	again (a quarter of the time) and finds nothing to free, so it is paused for a scan."""
 	gc_was_enabled = gc.isenabled()
 	gc.disable()
 	try:
-		return _scan(rules, records, cap, window, progress, total, skip_pairs, workers)
+		yield
 	finally:
 		if gc_was_enabled:
 			gc.enable()
@@ -462,10 +469,8 @@ def scan_keyed(
 	records, see ``smart_train.scan_all``). ``chunks`` is read one at a time; ``total``: records in all."""
 	if rules.smart:
 		raise ValueError("scan_keyed takes condition rules only; smart rules are scanned by scan_all")
-	gc_was_enabled = gc.isenabled()
-	gc.disable()
-	keyed = _Keyed(StrArray(), BlobArray(), Spill(), KeySink(len(rules.rules)), 0)
-	try:
+	with _gc_paused():
+		keyed = _Keyed(StrArray(), BlobArray(), Spill(), KeySink(len(rules.rules)), 0)
 		try:
 			for blob in chunks:
 				ids, got = _unkey(blob)
@@ -478,9 +483,6 @@ def scan_keyed(
 		keyed.norms.freeze()
 		n_workers = _workers(workers, len(keyed.ids))
 		return _finish(rules, None, keyed, cap, window, progress, skip_pairs, n_workers)
-	finally:
-		if gc_was_enabled:
-			gc.enable()
 
 
 def _candidate_pairs(
