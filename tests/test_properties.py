@@ -25,6 +25,7 @@ from crm_dedup.engine.normalize import (
 	split_emails,
 	split_phones,
 )
+from crm_dedup.engine.normalize.person import first_readings, readings
 from crm_dedup.engine.normalize.phone import _cn_landline, _normalize_phone, _split_text
 from crm_dedup.engine.normalize.text import strip_punct
 
@@ -142,6 +143,19 @@ def test_phone_invariant_to_inserted_spaces_and_dashes(number, data):
 	spaced = "".join(chars)
 	assume(not spaced.startswith("+ "))
 	assert normalize_phone(spaced) == base, spaced
+
+
+@FAST
+@given(any_text)
+@example("南京金陵餐饮管理有限公司")
+@example("單曾㐀𠀀Jinling")
+def test_first_readings_is_the_first_reading_of_each_character(value):
+	assert first_readings(value) == "".join(r[0] if (r := readings(ch)) else ch for ch in value)
+
+
+def test_first_readings_of_every_code_point():
+	every = "".join(map(chr, range(sys.maxunicode + 1)))
+	assert first_readings(every) == "".join(r[0] if (r := readings(ch)) else ch for ch in every)
 
 
 def test_strip_punct_keeps_exactly_the_letters_and_digits_of_every_script():
