@@ -313,6 +313,15 @@ class PersonName(Comparator):
 			return Compared(100.0, "same pinyin")
 		return Compared(best)
 
+	def score(self, a: PersonForm, b: PersonForm) -> float:
+		"""``compare(a, b).score`` without building the result (a scan scores millions of pairs)."""
+		if a.han and b.han and a.han == b.han:
+			return 100.0
+		best = max(ratio(x, y) for x in a.variants for y in b.variants)
+		if best >= 100.0:
+			return 95.0 if a.han and b.han else 100.0
+		return best
+
 	def keys(self, norm: PersonForm, threshold: float = 100.0):
 		keys = [f"pn:{v}" for v in norm.variants]
 		if threshold < 100.0:  # z/zh, n/ng, a dropped letter: 张伟 ~ Zang Wei scores 94
