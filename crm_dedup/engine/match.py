@@ -317,7 +317,11 @@ class PersonName(Comparator):
 		"""``compare(a, b).score`` without building the result (a scan scores millions of pairs)."""
 		if a.han and b.han and a.han == b.han:
 			return 100.0
-		best = max(ratio(x, y) for x in a.variants for y in b.variants)
+		va, vb = a.variants, b.variants
+		if len(va) == 1 and len(vb) == 1:  # most names have one reading
+			best = Indel.normalized_similarity(va[0], vb[0]) * 100.0
+		else:
+			best = max(ratio(x, y) for x in va for y in vb)
 		if best >= 100.0:
 			return 95.0 if a.han and b.han else 100.0
 		return best
