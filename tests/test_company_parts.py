@@ -8,8 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from crm_dedup.engine import RuleSet, scan_records
-from crm_dedup.engine.match import COMPARATORS
+from crm_dedup.engine.match import _MAX_DELETE_KEYS, COMPARATORS, _affix_keys, _delete_keys, _min_typo_len
 from crm_dedup.engine.normalize.company_parts import company_parts, compare_parts
+from crm_dedup.engine.normalize.person import first_readings
 
 NAME = COMPARATORS["company_name"]
 
@@ -181,3 +182,46 @@ def test_company_name_comparison_is_symmetric_on_name_like_text(a, b):
 	if pa is None or pb is None:
 		return
 	assert compare_parts(pa, pb)[0] == pytest.approx(compare_parts(pb, pa)[0])
+
+
+def _keys_one_by_one(norm, threshold):
+	"""CompanyName.keys as it was written before its Chinese keys were shared between thresholds."""
+	core = norm.core
+	reading = f"coy:{core}" if core.isascii() else f"coy:{first_readings(core)}"
+	if threshold >= 100.0:
+		return [f"cod:{core}", reading]
+	if core.isascii():
+		return _affix_keys("co", core, 4, threshold) + [f"coy:{norm.brand}", reading]
+	keys = (
+		_delete_keys("co", core)
+		if _min_typo_len(threshold) <= len(core) <= _MAX_DELETE_KEYS
+		else [f"cod:{core}"]
+	)
+	keys += [f"cob:{norm.brand}", reading]
+	if len(norm.brand) >= 3:
+		keys.append(f"coy:{norm.brand_py}")
+	return keys
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+	st.lists(
+		st.one_of(
+			st.text(
+				alphabet=st.sampled_from("金陵餐饮文化传媒南京市有限公司銷售科技康顺远元()（）Acme "),
+				max_size=30,
+			),
+			st.text(max_size=40),
+		),
+		min_size=1,
+		max_size=6,
+	),
+	st.lists(st.sampled_from([100.0, 95.0, 90.0, 85.0, 80.0, 70.0, 50.0]), min_size=1, max_size=4),
+)
+def test_company_keys_are_those_of_each_threshold_alone(names, thresholds):
+	for name in names:
+		prepared = NAME.prepare(name, "CN")
+		if prepared is None:
+			continue
+		for threshold in thresholds:
+			assert NAME.keys(prepared[0], threshold) == _keys_one_by_one(prepared[0], threshold)

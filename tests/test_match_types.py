@@ -10,8 +10,11 @@ from itertools import combinations
 
 import pytest
 from _helpers import compare, matches, one_rule
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from crm_dedup.engine import RuleSet
+from crm_dedup.engine.match import COMPARATORS
 from crm_dedup.engine.normalize import (
 	company_core,
 	normalize_email,
@@ -149,6 +152,26 @@ def test_person_name_scores_and_notes():
 	homophone = compare(rules, {"v": "张伟"}, {"v": "章伟"})
 	assert homophone.score == 95.0 and homophone.hits[0].note == "same pinyin, different characters"
 	assert compare(one_rule("person_name", threshold=96), {"v": "张伟"}, {"v": "章伟"}) is None
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+	st.lists(
+		st.one_of(
+			st.sampled_from(ZHANG_WEI + ["章伟", "张韦", "Zang Wei", "单田芳", "Shan Tianfang", "王", "Li"]),
+			st.text(alphabet=st.sampled_from("张章伟韦單单田芳王李 ZhangWeiShanLi-,"), max_size=8),
+			st.text(max_size=10),
+		),
+		min_size=2,
+		max_size=6,
+	)
+)
+def test_person_name_score_is_the_score_of_compare(names):
+	cmp = COMPARATORS["person_name"]
+	forms = [p[0] for n in names if (p := cmp.prepare(n, "CN")) is not None]
+	for a in forms:
+		for b in forms:
+			assert cmp.score(a, b) == cmp.compare(a, b).score
 
 
 @pytest.mark.parametrize(

@@ -25,7 +25,8 @@ from crm_dedup.engine.normalize import (
 	split_emails,
 	split_phones,
 )
-from crm_dedup.engine.normalize.phone import _cn_landline, _normalize_phone
+from crm_dedup.engine.normalize.person import first_readings, readings
+from crm_dedup.engine.normalize.phone import _cn_landline, _normalize_phone, _split_text
 from crm_dedup.engine.normalize.text import strip_punct
 
 NORMALISERS = [
@@ -144,6 +145,19 @@ def test_phone_invariant_to_inserted_spaces_and_dashes(number, data):
 	assert normalize_phone(spaced) == base, spaced
 
 
+@FAST
+@given(any_text)
+@example("南京金陵餐饮管理有限公司")
+@example("單曾㐀𠀀Jinling")
+def test_first_readings_is_the_first_reading_of_each_character(value):
+	assert first_readings(value) == "".join(r[0] if (r := readings(ch)) else ch for ch in value)
+
+
+def test_first_readings_of_every_code_point():
+	every = "".join(map(chr, range(sys.maxunicode + 1)))
+	assert first_readings(every) == "".join(r[0] if (r := readings(ch)) else ch for ch in every)
+
+
 def test_strip_punct_keeps_exactly_the_letters_and_digits_of_every_script():
 	every = "".join(map(chr, range(sys.maxunicode + 1)))  # every code point, lone surrogates included
 	assert strip_punct(every) == "".join(ch for ch in every if unicodedata.category(ch)[0] in "LN")
@@ -213,6 +227,56 @@ AREA_CODES = [
 @example("0731-66330888-3887")
 def test_phone_shortcuts_give_what_phonenumbers_gives(value):
 	assert _normalize_phone(value, "CN") == _normalize_phone(value, "CN", fast=False)
+
+
+# values in plain layout (ASCII digits, spaces, hyphens, brackets, dots, one leading "+"): the shortcut that
+# reads them without the NFKC, extension and letter steps must give what phonenumbers gives
+plain_layout = st.one_of(
+	st.from_regex(r"\+?[0-9 \-().]{0,24}", fullmatch=True),
+	st.builds(
+		lambda prefix, seps, n: prefix + "".join(d + s for d, s in zip(n, seps, strict=False)),
+		st.sampled_from(["", "+", "+86", "+86 ", "0086-", "(0", "0", "(", " ", "-", "."]),
+		st.lists(
+			st.sampled_from(["", "", "", " ", "-", "(", ")", ".", "  ", " - "]), min_size=16, max_size=16
+		),
+		st.one_of(
+			st.from_regex(r"1[3-9][0-9]{9}", fullmatch=True),
+			st.from_regex(r"[1-9][0-9]{1,3}[2-8][0-9]{5,8}", fullmatch=True),
+			st.text(st.sampled_from("0123456789"), max_size=16),
+		),
+	),
+)
+
+
+@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(plain_layout)
+@example("0851-38129599")
+@example("(0851) 3812 9599")
+@example("+86 136 1234 5678")
+@example("+ 86 (0) 10 1234 5678")
+@example("0851-38129599.")
+@example("-0851-38129599")
+@example("000000")
+@example("  ")
+@example("+")
+def test_phone_plain_layout_shortcut_gives_what_phonenumbers_gives(value):
+	assert _normalize_phone(value, "CN") == _normalize_phone(value, "CN", fast=False), value
+
+
+@FAST
+@given(
+	st.one_of(
+		any_text,
+		st.text(st.sampled_from("0123456789+-() .x#转;,，；、|/\n\t\u3000\xa0\u2028")),
+	)
+)
+@example("0931 7546 1997")
+@example("13612345678\u300013912345678")
+@example("13612345678/13912345678")
+def test_split_phones_shortcut_gives_what_the_splits_give(value):
+	text = value.strip()
+	assume(text)
+	assert split_phones(value) == _split_text(text)
 
 
 def test_phone_landline_shortcut_is_taken_and_agrees_for_every_area_code_and_length():

@@ -246,25 +246,30 @@ class CompanyName(Comparator):
 	def keys(self, norm, threshold=100.0):
 		core = norm.core
 		# a Chinese name and its pinyin / English rendering meet under coy:<reading> (aliases.py)
-		reading = f"coy:{core}" if core.isascii() else f"coy:{first_readings(core)}"
 		if threshold >= 100.0:
-			return [f"cod:{core}", reading]
+			return [f"cod:{core}", f"coy:{core}" if core.isascii() else f"coy:{first_readings(core)}"]
 		if core.isascii():
 			keys = _affix_keys("co", core, 4, threshold)
-			keys += [f"coy:{norm.brand}", reading]  # Jinling ~ 金陵
+			keys += [f"coy:{norm.brand}", f"coy:{core}"]  # Jinling ~ 金陵
 			return keys
-		# the whole name and, when one typo can keep it over the threshold, its one-character deletions;
-		# the 字号 alone (金陵 ~ 金陵餐饮 ~ 金陵销售餐饮); its reading when a homophone can reach 90 (three or more
-		# characters: 康顺远 ~ 康顺元 scores 91.7; two-character 金陵 ~ 金灵 87.5 is found by the deletions)
-		keys = (
-			_delete_keys("co", core)
-			if _min_typo_len(threshold) <= len(core) <= _MAX_DELETE_KEYS
-			else [f"cod:{core}"]
-		)
-		keys += [f"cob:{norm.brand}", reading]
-		if len(norm.brand) >= 3:
-			keys.append(f"coy:{norm.brand_py}")
-		return keys
+		deletions = _min_typo_len(threshold) <= len(core) <= _MAX_DELETE_KEYS
+		return list(_chinese_company_keys(core, norm.brand, norm.brand_py, deletions))
+
+
+# A scan keys each company name under each threshold its rules block at (90 and 80 in the example rules); the
+# keys differ only where one threshold allows one-typo deletions and the other does not, so the last few
+# are kept: the second threshold's keys are those of the first.
+@lru_cache(maxsize=8)
+def _chinese_company_keys(core: str, brand: str, brand_py: str, deletions: bool) -> tuple[str, ...]:
+	"""``CompanyName.keys`` of a Chinese name under a threshold below 100: the whole name and, when one typo
+	can keep it over the threshold (``deletions``), its one-character deletions; the 字号 alone (金陵 ~ 金陵餐饮
+	~ 金陵销售餐饮); the name's reading (aliases.py); the 字号's reading when a homophone can reach 90 (three
+	or more characters: 康顺远 ~ 康顺元 scores 91.7; two-character 金陵 ~ 金灵 87.5 is found by the deletions)."""
+	keys = _delete_keys("co", core) if deletions else [f"cod:{core}"]
+	keys += [f"cob:{brand}", f"coy:{first_readings(core)}"]
+	if len(brand) >= 3:
+		keys.append(f"coy:{brand_py}")
+	return tuple(keys)
 
 
 @dataclass(frozen=True)
@@ -307,6 +312,19 @@ class PersonName(Comparator):
 		if best >= 100.0:
 			return Compared(100.0, "same pinyin")
 		return Compared(best)
+
+	def score(self, a: PersonForm, b: PersonForm) -> float:
+		"""``compare(a, b).score`` without building the result (a scan scores millions of pairs)."""
+		if a.han and b.han and a.han == b.han:
+			return 100.0
+		va, vb = a.variants, b.variants
+		if len(va) == 1 and len(vb) == 1:  # most names have one reading
+			best = Indel.normalized_similarity(va[0], vb[0]) * 100.0
+		else:
+			best = max(ratio(x, y) for x in va for y in vb)
+		if best >= 100.0:
+			return 95.0 if a.han and b.han else 100.0
+		return best
 
 	def keys(self, norm: PersonForm, threshold: float = 100.0):
 		keys = [f"pn:{v}" for v in norm.variants]

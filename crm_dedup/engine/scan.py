@@ -568,6 +568,7 @@ class _Judge:
 		# per ready signature: how its stored norms become norms again (None: they are stored as they are)
 		self.unpacks = tuple(getattr(COMPARATORS[sig[1]], "unpack", None) for sig in self.ready_sigs)
 		self.packed_at = tuple(k for k, u in enumerate(self.unpacks) if u is not None)
+		self.packed_bits = sum(1 << k for k in self.packed_at)
 
 	def prep(self, i: int) -> Prepared:
 		p = self.prepared.get(i)
@@ -586,23 +587,21 @@ class _Judge:
 			p = self.prepared[i] = Prepared(self.ids[i], rec, src)
 		return p
 
-	def norms(self, i: int) -> Norms:
-		"""The norms of record i for every ready signature, in ready_sigs order."""
-		norms = self.norm_blob[i]
-		if self.packed_at:
-			norms = list(norms)
-			for k in self.packed_at:
-				norms[k] = tuple(map(self.unpacks[k], norms[k]))
-		return norms
+	def norms(self, i: int) -> list:
+		"""The norms of record i for every ready signature, in ready_sigs order, those of a type stored as plain
+		data (``packed_bits``) still packed: ``evaluate`` unpacks one the first time a check reads it (most
+		pairs fail before their company names are compared)."""
+		return list(self.norm_blob[i])
 
 	def evaluate(self, pair_list: list[tuple[int, int]]) -> tuple[int, list[tuple[int, int, Match]]]:
 		"""Judges these candidate pairs: (pairs compared, matched pairs)."""
 		ids, skip, loose, by_mask, checks = self.ids, self.skip, self.loose, self.by_mask, self.checks
 		count, n_rules, not_complete = len(ids), len(checks), ~self.complete_bits
 		rule_list, norms, blank = self.rules.rules, self.norms, _BLANK
+		packed_bits, unpacks = self.packed_bits, self.unpacks
 		compared = 0
 		found = []
-		last_a, va = -1, None
+		last_a, va, done_a = -1, None, 0  # done_a, done_b: bits of the packed norms of a, b unpacked so far
 		for code, found_by in pair_list:
 			a, b = divmod(code, count)
 			if skip and ((ids[a], ids[b]) in skip or (ids[b], ids[a]) in skip):
@@ -614,14 +613,21 @@ class _Judge:
 			if to_eval is None:
 				to_eval = by_mask[mask] = [r for r in range(n_rules) if mask >> r & 1]
 			if a != last_a:  # pairs come sorted by their first record
-				last_a, va = a, norms(a)
-			vb = norms(b)
+				last_a, va, done_a = a, norms(a), 0
+			vb, done_b = norms(b), 0
 			scores: dict[int, float] = {}
 			maybe = []
 			for r in to_eval:
 				for equality, k, scorer, threshold, ignore in checks[r]:
 					sc = scores.get(k)
 					if sc is None:
+						if packed_bits >> k & 1:
+							if not done_a >> k & 1:
+								va[k] = tuple(map(unpacks[k], va[k]))
+								done_a |= 1 << k
+							if not done_b >> k & 1:
+								vb[k] = tuple(map(unpacks[k], vb[k]))
+								done_b |= 1 << k
 						sc = scores[k] = _best_score(equality, scorer, va[k], vb[k])
 					if sc == blank:
 						if ignore:

@@ -8,6 +8,7 @@ when they spell pinyin (zhangwei -> zhang wei) and kept whole otherwise (John).
 
 from __future__ import annotations
 
+import sys
 import unicodedata
 from functools import lru_cache
 
@@ -32,14 +33,19 @@ def _reading_list(code: int) -> tuple[str, ...]:
 	return tuple(out)
 
 
-def _build_syllables() -> frozenset[str]:
+def _build_readings() -> tuple[frozenset[str], dict[int, str]]:
+	"""(every syllable, {code point: its first reading}) of pypinyin's character dictionary."""
 	found: set[str] = set()
+	first: dict[int, str] = {}
 	for code in pinyin_dict:
-		found.update(_reading_list(code))
-	return frozenset(s for s in found if s not in _INTERJECTIONS or s in ("e", "o", "er"))
+		got = _reading_list(code)
+		found.update(got)
+		if got:
+			first[code] = sys.intern(got[0])  # a few hundred syllables shared by 40,000 characters
+	return frozenset(s for s in found if s not in _INTERJECTIONS or s in ("e", "o", "er")), first
 
 
-SYLLABLES = _build_syllables()
+SYLLABLES, _FIRST_READING = _build_readings()
 _MAX_SYL = max(len(s) for s in SYLLABLES)
 
 
@@ -48,15 +54,11 @@ def readings(ch: str) -> tuple[str, ...]:
 	return _reading_list(ord(ch))
 
 
-@lru_cache(maxsize=200_000)  # company names, their 字号 and regions in scans and smart rules
 def first_readings(text: str) -> str:
 	"""The first reading of every Chinese character of ``text`` (other characters as they are), no tones or
-	spaces: 金陵 -> jinling."""
-	out = []
-	for ch in text:
-		r = readings(ch)
-		out.append(r[0] if r else ch)
-	return "".join(out)
+	spaces: 金陵 -> jinling. One ``str.translate`` (a tenth of a loop over ``readings``, which tests compare it
+	with): no cache needed for the company names, 字号 and regions of a scan."""
+	return text.translate(_FIRST_READING)
 
 
 def is_cjk(ch: str) -> bool:
