@@ -44,7 +44,9 @@ MAX_FUZZY_CHARS = 512
 # 8: a phone field is split into several numbers only where every piece is a number (212/555-0134 is one).
 # 9: company names: aliases, pinyin keys of English/pinyin names (aliases.py).
 # 10: company names are keyed by their 字号 (normalize.company_parts), with the pinyin keys of 9.
-KEY_VERSION = 10
+# 11: Chinese company names lose their one-character deletion keys (the 字号, the readings and the whole name
+#     stay): at 1M they were 4 of a record's 9 keys and found 0.1 % of the true pairs (issues #14, #17).
+KEY_VERSION = 11
 # How selective a type's keys are (lower blocks better); used to pick the condition a rule blocks on.
 SELECTIVITY = {
 	"id_code": 0,
@@ -252,21 +254,23 @@ class CompanyName(Comparator):
 			keys = _affix_keys("co", core, 4, threshold)
 			keys += [f"coy:{norm.brand}", f"coy:{core}"]  # Jinling ~ 金陵
 			return keys
-		deletions = _min_typo_len(threshold) <= len(core) <= _MAX_DELETE_KEYS
-		return list(_chinese_company_keys(core, norm.brand, norm.brand_py, deletions))
+		return list(_chinese_company_keys(core, norm.brand, norm.brand_py))
 
 
-# A scan keys each company name under each threshold its rules block at (90 and 80 in the example rules); the
-# keys differ only where one threshold allows one-typo deletions and the other does not, so the last few
-# are kept: the second threshold's keys are those of the first.
+# A scan keys each company name under each threshold its rules block at (90 and 80 in the example rules): the
+# keys are the same under both, so the last few are kept.
 @lru_cache(maxsize=8)
-def _chinese_company_keys(core: str, brand: str, brand_py: str, deletions: bool) -> tuple[str, ...]:
-	"""``CompanyName.keys`` of a Chinese name under a threshold below 100: the whole name and, when one typo
-	can keep it over the threshold (``deletions``), its one-character deletions; the 字号 alone (金陵 ~ 金陵餐饮
-	~ 金陵销售餐饮); the name's reading (aliases.py); the 字号's reading when a homophone can reach 90 (three
-	or more characters: 康顺远 ~ 康顺元 scores 91.7; two-character 金陵 ~ 金灵 87.5 is found by the deletions)."""
-	keys = _delete_keys("co", core) if deletions else [f"cod:{core}"]
-	keys += [f"cob:{brand}", f"coy:{first_readings(core)}"]
+def _chinese_company_keys(core: str, brand: str, brand_py: str) -> tuple[str, ...]:
+	"""``CompanyName.keys`` of a Chinese name under a threshold below 100: the whole name; the 字号 alone (金陵 ~
+	金陵餐饮 ~ 金陵销售餐饮, and a typo outside the 字号: 金陵餐饮 ~ 金陵餐次); the name's reading (aliases.py; a
+	homophone anywhere: 金陵餐饮 ~ 金灵餐饮); the 字号's reading when a homophone can reach 90 (three or more
+	characters: 康顺远 ~ 康顺元 scores 91.7).
+
+	No one-character deletion keys (KEY_VERSION 11): they were four of a record's nine keys at 1M and found
+	what the others miss - a typo inside the 字号 that is not a homophone, with nothing else in common -
+	for 0.13 % of the true pairs (benchmarks/sets_accuracy.py, 1M: pairwise recall 0.9825 -> 0.9813), while
+	they cost half the key index and an eighth of a scan's CPU."""
+	keys = [f"cod:{core}", f"cob:{brand}", f"coy:{first_readings(core)}"]
 	if len(brand) >= 3:
 		keys.append(f"coy:{brand_py}")
 	return tuple(keys)
