@@ -294,6 +294,10 @@ def _chunk(r: Any, scan: str, step_no: int, i: int) -> tuple[int, dict | None, b
 	return pickle.loads(zlib.decompress(raw))
 
 
+def _rules_changed() -> frappe.ValidationError:
+	return frappe.ValidationError(_("The rules of this scan changed while it ran; start the scan again."))
+
+
 class _KeyedChunks:
 	"""The key jobs' engine.key_chunk bytes, read from redis one at a time, in chunk order; ``records``: how
 	many records they held (known once read)."""
@@ -304,6 +308,8 @@ class _KeyedChunks:
 	def __iter__(self):
 		for i in range(self.chunks):
 			count, _keys, keyed = _chunk(self.r, self.scan, self.step_no, i)
+			if keyed is None:  # keyed by an older version, or the rules' scope changed while the scan ran
+				raise _rules_changed()
 			self.records += count
 			yield keyed
 
@@ -314,6 +320,8 @@ def _shared_key_names(r: Any, scan: str, step_no: int, chunks: int) -> tuple[lis
 	total_records = 0
 	for i in range(chunks):
 		count, buckets, _keyed = _chunk(r, scan, step_no, i)
+		if buckets is None:
+			raise _rules_changed()
 		total_records += count
 		for h, names in buckets.items():
 			merged[h].extend(names)
