@@ -21,7 +21,7 @@ from frappe.utils import cint, flt, now_datetime
 from crm_dedup.core.config import ACTION_LABELS, compiled
 from crm_dedup.core.owners import owners_of
 from crm_dedup.core.pairs import is_not_duplicate
-from crm_dedup.engine import Match, is_strong, possible_pairs
+from crm_dedup.engine import DEFAULT_SET_THRESHOLD, Match, is_strong, possible_pairs
 from crm_dedup.engine.sets import can_pair
 
 SET_DOCTYPE = "Duplicate Set"
@@ -283,7 +283,7 @@ def save_sets(
 	now = now_datetime()
 	by_member, current = open_sets(doctype)
 	# the mutual best weak links between records in no set are kept as sets of their own, of kind Possible
-	lone = [sorted(pair_key(a, b)) for a, b, _m in possible_pairs(clusters, pairs)]
+	lone = [list(pair_key(a, b)) for a, b, _m in possible_pairs(clusters, pairs)]
 	possible = {tuple(c) for c in lone}
 	clusters = clusters + lone
 	weak_joins: list[list[str]] = []
@@ -302,6 +302,7 @@ def save_sets(
 	new_sets: list[dict] = []
 	updates: list[dict] = []
 	unchanged: list[str] = []
+	possible_written = 0
 	for target, i, others in plan.items:
 		extra = ([target] if target else []) + others
 		members = list(clusters[i])
@@ -310,6 +311,7 @@ def save_sets(
 				members += [m for m in sorted(current.get(s, {}).get("members", ())) if m not in members]
 		rows = _kept_rows(extra, old_pairs, set(members), full, set(rule_names))
 		kind = POSSIBLE if tuple(sorted(members)) in possible else LIKELY
+		possible_written += kind == POSSIBLE
 		data = set_values(doctype, members, best_per_pair(rows_of.get(i, []) + rows), info, scan, now, kind)
 		data["possible_links"] = (
 			json.dumps(possible_of.get(i, []), ensure_ascii=False) if possible_of.get(i) else None
@@ -340,7 +342,7 @@ def save_sets(
 		"unchanged": len(unchanged),
 		"resolved": len(stale),
 		"merged_sets": len(plan.absorbed),
-		"possible_pairs": sum(1 for _t, i, _o in plan.items if tuple(sorted(clusters[i])) in possible),
+		"possible_pairs": possible_written,
 	}
 
 
@@ -469,8 +471,7 @@ def add_pair_to_sets(doctype: str, a: str, b: str, match: Match, scan: str | Non
 	row = match_row(doctype, *pair_key(a, b), match)
 	if not touched:
 		pair = list(pair_key(a, b))
-		threshold = compiled().cfg.get("set_threshold")
-		strong = is_strong(match, threshold) if threshold is not None else is_strong(match)
+		strong = is_strong(match, compiled().cfg.get("set_threshold", DEFAULT_SET_THRESHOLD))
 		kind = LIKELY if strong or can_pair(match) else POSSIBLE
 		data = set_values(doctype, pair, [row], owners_of(doctype, pair), scan, now, kind)
 		data["first_seen"] = now

@@ -22,8 +22,8 @@ both share with a third company does not make A, B and C one customer. The steps
    half-evidence links are wrong one time in three) and at least two of its conditions agree: a weak link
    resting on one field alone (a company name 91 similar, nothing else compared) is what near-namesakes make
    - 汉瑞盛亿 ~ 汉瑞亿, 富航隆 ~ 富航龙 - and in a site's scan of 100,000 generated customers all 282 such links
-   that would have paired two records were wrong. Every other weak link, between two sets, a set and a lone record or two lone
-   records, is reported in ``possible`` and shown with the set, never merged.
+   that would have paired two records were wrong. Every other weak link, between two sets, a set and a lone
+   record or two lone records, is reported in ``possible`` and shown with the set, never merged.
 4. **Possible pairs.** Among the weak links left between two records in no set, the mutual best ones
    (``possible_pairs``) are what a reviewer looks at next: a site stores them as sets of kind "Possible",
    apart from the duplicate sets, so nothing a rule found is lost and no duplicate set rests on one field.

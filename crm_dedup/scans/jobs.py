@@ -253,7 +253,7 @@ def run_compare(scan: str, step_no: int) -> None:
 	if keyed_apart(step["rules"]):
 		progress(0.45, _("Joining the keys of {0} chunks").format(chunks), True)
 		_compare_and_save(
-			scan, state, [], progress, start=0.45, keyed=_KeyedChunks(r, scan, step_no, chunks), **figures
+			scan, state, None, progress, start=0.45, keyed=_KeyedChunks(r, scan, step_no, chunks), **figures
 		)
 	else:
 		names, total_records = _shared_key_names(r, scan, step_no, chunks)
@@ -336,7 +336,7 @@ def _shared_key_names(r: Any, scan: str, step_no: int, chunks: int) -> tuple[lis
 def _compare_and_save(
 	scan: str,
 	state: dict,
-	records: list[tuple[str, dict]],
+	records: list[tuple[str, dict]] | None,
 	progress: Progress,
 	start: float,
 	total_records: int | None = None,
@@ -355,7 +355,6 @@ def _compare_and_save(
 	if keyed is not None:
 		result = scan_keyed(rs, keyed, progress=_engine_progress(progress, start), skip_pairs=skip)
 		total_records = keyed.records
-		records = None
 	else:
 		result = scan_step(doctype, step["rules"], records, _engine_progress(progress, start), skip)
 	compare_seconds = time.time() - t0

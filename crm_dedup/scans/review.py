@@ -19,7 +19,7 @@ from frappe.utils import now_datetime
 from crm_dedup.core.owners import owners_of
 from crm_dedup.core.pairs import add_not_duplicate, forget_set
 from crm_dedup.core.roles import require_manager
-from crm_dedup.core.sets import PAIR_FIELDS, SET_DOCTYPE, open_sets_for, set_values, write_sets
+from crm_dedup.core.sets import LIKELY, PAIR_FIELDS, SET_DOCTYPE, open_sets_for, set_values, write_sets
 from crm_dedup.engine import UnionFind
 
 MERGE_LOG = "Dedup Merge Log"
@@ -92,7 +92,7 @@ def _regroup(doc: Any) -> list[str]:
 			if p.name_a in inside and p.name_b in inside
 		]
 		info = owners_of(doc.ref_doctype, part)
-		data = set_values(doc.ref_doctype, part, rows, info, doc.scan, now, doc.confidence or "Likely")
+		data = set_values(doc.ref_doctype, part, rows, info, doc.scan, now, doc.confidence or LIKELY)
 		data["first_seen"] = doc.first_seen or now
 		write_sets([data], [], now)
 		new.append(data["name"])
