@@ -175,10 +175,15 @@ def company_parts(value: str) -> CompanyParts | None:
 		brand_py = brand
 	else:
 		rest = _strip_regions(core, regions)  # 牡丹江润志: company_core keeps a region before two characters
-		if rest != core and _split_industry(rest)[0] not in TRADE_WORDS:  # but 南京银行 stays 南京银行
+		split = _split_industry(rest) if rest != core else None
+		if split is not None and split[0] not in TRADE_WORDS:  # but 南京银行 stays 南京银行
 			core = rest
-		brand, industry = _split_industry(core)
+		else:
+			split = _split_industry(core)
+		brand, industry = split
 		brand_py = first_readings(brand)
+	if not regions:  # most names
+		return CompanyParts(core, brand, industry, (), brand_py)
 	canon = sorted({f"{c[0]}:{c[1]}" for r in regions if (c := _canonical_region(r)) is not None})
 	return CompanyParts(core, brand, industry, tuple(canon), brand_py)
 

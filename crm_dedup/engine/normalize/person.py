@@ -46,6 +46,8 @@ def _build_readings() -> tuple[frozenset[str], dict[int, str]]:
 
 
 SYLLABLES, _FIRST_READING = _build_readings()
+_FIRST_BY_CHAR = {chr(code): reading for code, reading in _FIRST_READING.items()}
+_CJK = frozenset(chr(code) for code, raw in pinyin_dict.items() if raw)  # is_cjk, as a set
 _MAX_SYL = max(len(s) for s in SYLLABLES)
 
 
@@ -94,6 +96,31 @@ def _latin_fold(text: str) -> str:
 @lru_cache(maxsize=200_000)
 def person_variants(value: str) -> tuple[tuple[str, ...], ...]:
 	"""All readings of a name, each a tuple of syllables/tokens in written order. Empty for a blank name."""
+	if value.__class__ is str and (got := _han_variants(value)) is not None:
+		return got
+	return _person_variants(value)
+
+
+def _han_variants(value: str) -> tuple[tuple[str, ...], ...] | None:
+	"""``_person_variants`` of a name of at most ``_MAX_CHARS`` Chinese characters that all have a reading and
+	that NFKC leaves as it is (most names): the first character's readings (three at most), each followed by the
+	first reading of every other character. None for any other name."""
+	if not value or len(value) > _MAX_CHARS or value[0] not in _FIRST_BY_CHAR:
+		return None
+	try:
+		rest = tuple(map(_FIRST_BY_CHAR.__getitem__, value[1:]))
+	except KeyError:
+		return None
+	if not unicodedata.is_normalized("NFKC", value):
+		return None
+	first = readings(value[0])
+	if len(first) == 1:  # most surnames have one reading
+		return ((first[0], *rest),)
+	return tuple([(reading, *rest) for reading in first[:3]])
+
+
+def _person_variants(value: str) -> tuple[tuple[str, ...], ...]:
+	"""``person_variants`` without the shortcut for names in Chinese characters (tests prove it gives this)."""
 	text = unicodedata.normalize("NFKC", as_text(value))[: _MAX_CHARS * 4]
 	first_cjk_done = False
 	parts: list[tuple[str, ...]] = []  # each element: the alternatives for one position
@@ -140,4 +167,7 @@ def person_variants(value: str) -> tuple[tuple[str, ...], ...]:
 
 def han_chars(value: str) -> str:
 	"""The Chinese characters of a name, traditional folded to simplified by the caller."""
-	return "".join(ch for ch in as_text(value) if is_cjk(ch))
+	text = as_text(value)
+	if _CJK.issuperset(text):  # a name in Chinese characters alone
+		return text
+	return "".join([ch for ch in text if ch in _CJK])
