@@ -246,3 +246,22 @@ def test_company_shortcuts_give_the_full_path(value):
 	assert company_mod._strip_legal_suffix(s) == _strip_legal_suffix_before(s)
 	got = company_parts.__wrapped__(value)
 	assert (got and tuple(got)) == _company_parts_before(value)
+
+
+# ---- id codes ----------------------------------------------------------------------------------------------
+@MANY
+@given(
+	st.one_of(
+		st.from_regex(r"[0-9]{8}[0-9A-Z]{10}", fullmatch=True),
+		st.from_regex(r"[0-9A-Z]{18}", fullmatch=True),
+		st.text(st.sampled_from("0123456789ABHIOSVZ0１Ａé"), min_size=18, max_size=18),
+	)
+)
+@example("91320100MA1MXXXX0X")
+@example("92330501MAKN9BDW56")
+def test_uscc_check_agrees_with_stdnum(code):
+	from stdnum.cn import uscc
+
+	from crm_dedup.engine.normalize.idcode import _uscc_valid
+
+	assert _uscc_valid(code) == bool(uscc.is_valid(code))

@@ -292,6 +292,20 @@ def test_phone_landline_shortcut_is_taken_and_agrees_for_every_area_code_and_len
 	assert taken > len(AREA_CODES) * 5 * 2  # the shortcut answered most of them (all the trunk-0 forms)
 
 
+def test_phone_international_shortcut_is_taken_and_agrees_for_every_first_digit_and_length():
+	# +86 / 0086 and a national number not starting with 1, valid or not (+86 902 57089504: no such area code)
+	rnd = random.Random(11)
+	for first in "23456789":
+		for length in range(5, 15):
+			for _ in range(8):
+				national = first + "".join(rnd.choices("0123456789", k=length - 1))
+				for prefix in ("+86", "0086", "+86 ", "0086-", "+86-", "(+86) ", "+86 (0)"):
+					value = prefix + national
+					assert _normalize_phone(value, "CN") == _normalize_phone(value, "CN", fast=False), value
+				taken = _cn_landline("+86" + national) is not None
+				assert taken == (7 <= length <= 12), national
+
+
 # ---- RuleSet.prepare / compare -----------------------------------------------------------------------
 RULES = RuleSet.from_dict(
 	{

@@ -10,6 +10,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
+from operator import mul
 
 from stdnum.cn import ric, uscc
 
@@ -42,16 +43,21 @@ def _check(fn, value: str) -> bool:
 _USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"  # as stdnum.cn.uscc
 _USCC_INDEX = {c: i for i, c in enumerate(_USCC_ALPHABET)}
 _USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
+_NOT_USCC = 255
+_USCC_TABLE = bytes(_USCC_INDEX.get(chr(b), _NOT_USCC) for b in range(256))  # ASCII -> index in the alphabet
 
 
 _RIC_WEIGHTS = tuple(pow(2, 17 - i, 11) for i in range(17))
 
 
+_RIC_ZERO = ord("0") * sum(_RIC_WEIGHTS)
+
+
 def _ric_checksum_ok(text: str) -> bool:
-	"""The ISO 7064 MOD 11-2 check digit of an 18-character 身份证 number (17 digits first). stdnum's
+	"""The ISO 7064 MOD 11-2 check digit of an 18-character 身份证 number (17 ASCII digits first). stdnum's
 	``ric.is_valid`` checks it too (with the birth date): a number failing it is never valid, so the costlier
 	call is skipped for it (most USCC codes begin with 17 digits and fail it)."""
-	total = sum(int(c) * w for c, w in zip(text[:17], _RIC_WEIGHTS, strict=True))
+	total = sum(map(mul, text[:17].encode("ascii"), _RIC_WEIGHTS)) - _RIC_ZERO  # digits' codes, less "0"s
 	return text[17] == "10X98765432"[total % 11]
 
 
@@ -59,11 +65,10 @@ def _uscc_valid(text: str) -> bool:
 	"""``stdnum.cn.uscc.is_valid`` for 18 upper-case ASCII letters and digits (its format and check digit)."""
 	if not text[:8].isdigit():
 		return False
-	index = _USCC_INDEX
-	try:
-		total = sum(index[c] * w for c, w in zip(text[:17], _USCC_WEIGHTS, strict=True))
-	except KeyError:
+	codes = text[:17].encode("ascii", "replace").translate(_USCC_TABLE)
+	if _NOT_USCC in codes:
 		return False
+	total = sum(map(mul, codes, _USCC_WEIGHTS))
 	return text[17] == _USCC_ALPHABET[(31 - total) % 31]
 
 

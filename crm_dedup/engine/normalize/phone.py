@@ -151,7 +151,11 @@ def _cn_landline(flat: str) -> str | None:
 	  0, so the original is never "viable"), every length from 7 to 12 is a possible CN length, so the number
 	  is kept and is possible: E.164 is +86 and those digits;
 	- ``+86``/``0086`` + digits that phonenumbers' own metadata calls a valid fixed line and that cannot be
-	  read as a carrier code (11, 12, 179): parse keeps them as they are.
+	  read as a carrier code (11, 12, 179): parse keeps them as they are;
+	- ``+86``/``0086`` + 7 to 12 digits starting with 2 to 9, valid or not (+86 902 57089504): CN's national
+	  prefix for parsing (0, or a carrier code 11xx, 12xx, 179xx) cannot match them, so parse keeps them as
+	  they are, and every such length is a possible CN length: E.164 is +86 and those digits (without this,
+	  the few such values cost a tenth of all phone normalising).
 
 	Anything else returns None and parse decides. tests/test_properties.py checks both against the full path.
 	"""
@@ -159,6 +163,8 @@ def _cn_landline(flat: str) -> str | None:
 		return "+86" + m.group(1) if len(m.group(1)) in _CN_LENGTHS else None
 	if m := _CN_INTL.match(flat):
 		national = m.group(1)
+		if national[0] != "1":
+			return "+86" + national if len(national) in _CN_LENGTHS else None
 		if not national.startswith(("11", "12", "179")) and _CN_GENERAL(national) and _CN_FIXED(national):
 			return "+86" + national
 	return None
