@@ -34,7 +34,13 @@ from crm_dedup.engine.normalize.company import (
 	core_and_regions,
 )
 from crm_dedup.engine.normalize.company_parts import TRADE_WORDS, company_parts
-from crm_dedup.engine.normalize.person import _person_variants, han_chars, is_cjk, person_variants
+from crm_dedup.engine.normalize.person import (
+	_person_variants,
+	han_chars,
+	han_variants,
+	is_cjk,
+	person_variants,
+)
 from crm_dedup.engine.normalize.text import (
 	PLAIN_HAN,
 	T2S_CHARS,
@@ -158,6 +164,8 @@ def test_plain_han_characters_are_left_alone_by_every_step():
 def test_person_variants_shortcut_gives_the_full_path(value):
 	assert person_variants.__wrapped__(value) == _person_variants(value)
 	assert han_chars(value) == "".join(ch for ch in value if is_cjk(ch))
+	got = han_variants(value)
+	assert got is None or (got == _person_variants(value) and han_chars(value) == value)
 
 
 def _person_form_before(raw: str):

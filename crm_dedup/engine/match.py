@@ -25,7 +25,7 @@ from .normalize import (
 	split_phones,
 )
 from .normalize.company_parts import CompanyParts, company_parts, compare_parts
-from .normalize.person import first_readings, han_chars
+from .normalize.person import first_readings, han_chars, han_variants
 from .normalize.text import as_text, to_simplified
 
 MATCH_TYPES = ("exact", "normalized", "company_name", "person_name", "phone", "email", "id_code", "fuzzy")
@@ -285,14 +285,19 @@ class PersonForm:
 # names repeat (李伟): a million records hold a few hundred thousand distinct ones
 @lru_cache(maxsize=200_000)
 def _person_form(raw: str) -> tuple[PersonForm, str] | None:
-	variants = person_variants(raw)
-	if not variants:
-		return None
+	variants = han_variants(raw) if raw.__class__ is str else None
+	if variants is not None:  # a name in Chinese characters alone (most names): all of it is its han_chars
+		han = raw
+	else:
+		variants = person_variants(raw)
+		if not variants:
+			return None
+		han = han_chars(raw)
 	if len(variants) == 1:  # most names have one reading
 		joined = (" ".join(sorted(variants[0])),)
 	else:
 		joined = tuple(dict.fromkeys(" ".join(sorted(v)) for v in variants))
-	return PersonForm(joined, to_simplified(han_chars(raw))), ""
+	return PersonForm(joined, to_simplified(han)), ""
 
 
 def _pack_person(norm: PersonForm) -> tuple:

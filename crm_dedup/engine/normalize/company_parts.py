@@ -165,8 +165,9 @@ def company_parts(value: str) -> CompanyParts | None:
 	core, prefix, brackets = core_and_regions(value)
 	if not core:
 		return None
-	regions = [b for b in brackets if b in _LEVELS]  # 金陵餐饮(南京)有限公司
-	_strip_regions(prefix, regions, keep=0)
+	regions = [b for b in brackets if b in _LEVELS] if brackets else []  # 金陵餐饮(南京)有限公司
+	if prefix:
+		regions += _prefix_regions(prefix)
 	if core.isascii():
 		text = fold(as_text(value)[:_MAX_READ])[:512]
 		brand, industry = _split_english(_BRACKETS.sub(" ", text))
@@ -182,10 +183,24 @@ def company_parts(value: str) -> CompanyParts | None:
 			split = _split_industry(core)
 		brand, industry = split
 		brand_py = first_readings(brand)
-	if not regions:  # most names
-		return CompanyParts(core, brand, industry, (), brand_py)
-	canon = sorted({f"{c[0]}:{c[1]}" for r in regions if (c := _canonical_region(r)) is not None})
-	return CompanyParts(core, brand, industry, tuple(canon), brand_py)
+	canon = _canonical_regions(tuple(regions)) if regions else ()
+	return CompanyParts(core, brand, industry, canon, brand_py)
+
+
+# The region prefixes of names, and the regions one name names, are a few thousand combinations of a few
+# thousand region names: each is read once.
+@lru_cache(maxsize=20_000)
+def _prefix_regions(prefix: str) -> tuple[str, ...]:
+	"""The region names a region prefix (as ``core_and_regions`` gives it) is made of, in order."""
+	found: list[str] = []
+	_strip_regions(prefix, found, keep=0)
+	return tuple(found)
+
+
+@lru_cache(maxsize=20_000)
+def _canonical_regions(regions: tuple[str, ...]) -> tuple[str, ...]:
+	"""``CompanyParts.regions`` of the region names a name names: provinces and cities, sorted."""
+	return tuple(sorted({f"{c[0]}:{c[1]}" for r in regions if (c := _canonical_region(r)) is not None}))
 
 
 def _ratio(a: str, b: str) -> float:

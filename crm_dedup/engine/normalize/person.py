@@ -96,15 +96,15 @@ def _latin_fold(text: str) -> str:
 @lru_cache(maxsize=200_000)
 def person_variants(value: str) -> tuple[tuple[str, ...], ...]:
 	"""All readings of a name, each a tuple of syllables/tokens in written order. Empty for a blank name."""
-	if value.__class__ is str and (got := _han_variants(value)) is not None:
+	if value.__class__ is str and (got := han_variants(value)) is not None:
 		return got
 	return _person_variants(value)
 
 
-def _han_variants(value: str) -> tuple[tuple[str, ...], ...] | None:
-	"""``_person_variants`` of a name of at most ``_MAX_CHARS`` Chinese characters that all have a reading and
+def han_variants(value: str) -> tuple[tuple[str, ...], ...] | None:
+	"""``person_variants`` of a name of at most ``_MAX_CHARS`` Chinese characters that all have a reading and
 	that NFKC leaves as it is (most names): the first character's readings (three at most), each followed by the
-	first reading of every other character. None for any other name."""
+	first reading of every other character. None for any other name (its ``han_chars`` are all of it)."""
 	if not value or len(value) > _MAX_CHARS or value[0] not in _FIRST_BY_CHAR:
 		return None
 	try:
