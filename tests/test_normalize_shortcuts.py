@@ -176,11 +176,28 @@ def _person_form_before(raw: str):
 	return (joined, _convert(han_chars(raw)))
 
 
+def _delete_keys_before(prefix: str, s: str) -> list[str]:
+	if len(s) > 40:
+		return []
+	return list(dict.fromkeys([f"{prefix}d:{s}"] + [f"{prefix}d:{s[:i]}{s[i + 1 :]}" for i in range(len(s))]))
+
+
+@MANY
+@given(
+	value=st.one_of(st.text(st.sampled_from("ab \n\r張😀"), max_size=12), chinese_text, st.text(max_size=45))
+)
+@example(value="zhang wei")
+@example(value="aab")
+@example(value="a\n\nb")
+def test_delete_keys_give_what_they_gave(value):
+	assert _delete_keys("pn", value) == _delete_keys_before("pn", value)
+
+
 def _person_keys_before(variants, threshold):
 	keys = [f"pn:{v}" for v in variants]
 	if threshold < 100.0:
 		for v in variants:
-			keys += _delete_keys("pn", v)
+			keys += _delete_keys_before("pn", v)
 	return keys
 
 

@@ -7,6 +7,7 @@ that ends up in the explanation a person reads.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -149,6 +150,7 @@ class Phone(Comparator):
 
 
 _MAX_DELETE_KEYS = 40  # longer values get no one-deletion keys (they are not names)
+_DOUBLED = re.compile(r"(.)\1", re.DOTALL)  # a character twice in a row
 
 
 def _delete_keys(prefix: str, s: str) -> list[str]:
@@ -156,7 +158,9 @@ def _delete_keys(prefix: str, s: str) -> list[str]:
 	substitution of each other always share one of these keys (the symmetric-delete trick)."""
 	if len(s) > _MAX_DELETE_KEYS:
 		return []
-	return list(dict.fromkeys([f"{prefix}d:{s}"] + [f"{prefix}d:{s[:i]}{s[i + 1 :]}" for i in range(len(s))]))
+	keys = [f"{prefix}d:{s}", *[f"{prefix}d:{s[:i]}{s[i + 1 :]}" for i in range(len(s))]]
+	# two deletions give one string only within a run of one character (zhang wei has none): drop repeats then
+	return keys if _DOUBLED.search(s) is None else list(dict.fromkeys(keys))
 
 
 def _affix_keys(prefix: str, s: str, n: int, threshold: float = 100.0) -> list[str]:
