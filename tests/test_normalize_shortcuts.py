@@ -290,3 +290,14 @@ def test_uscc_check_agrees_with_stdnum(code):
 	from crm_dedup.engine.normalize.idcode import _uscc_valid
 
 	assert _uscc_valid(code) == bool(uscc.is_valid(code))
+
+
+@MANY
+@given(st.one_of(st.text(st.sampled_from("0123456789ABXabx -_./·\t"), max_size=22), st.text(max_size=22)))
+@example("92330501makn9bdw56")
+@example("92 330501 MAKN9BDW56")
+def test_ascii_id_code_is_folded_as_before(value):
+	from crm_dedup.engine.normalize.idcode import _DROP, normalize_id_code
+
+	if value.isascii():
+		assert normalize_id_code.__wrapped__(value).value == _DROP.sub("", value.upper())

@@ -76,7 +76,9 @@ def _uscc_valid(text: str) -> bool:
 def normalize_id_code(value: str) -> IdCode:
 	text = as_text(value)
 	if text.isascii():
-		text = _DROP.sub("", text.upper())
+		text = text.upper()
+		if not text.isalnum():  # ASCII letters and digits alone (most codes): nothing to drop
+			text = _DROP.sub("", text)
 	else:
 		for _ in range(4):  # dropping a blank can leave combining marks out of canonical order: settle it
 			folded = _DROP.sub("", unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text).upper()))
