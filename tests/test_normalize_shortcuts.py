@@ -15,9 +15,11 @@ import sys
 import unicodedata
 from pathlib import Path
 
+import opencc
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from stdnum.cn import uscc
 
 from crm_dedup.engine.match import COMPARATORS, _delete_keys, _person_form
 from crm_dedup.engine.normalize import company as company_mod
@@ -34,6 +36,7 @@ from crm_dedup.engine.normalize.company import (
 	core_and_regions,
 )
 from crm_dedup.engine.normalize.company_parts import TRADE_WORDS, company_parts
+from crm_dedup.engine.normalize.idcode import _DROP, _uscc_valid, normalize_id_code
 from crm_dedup.engine.normalize.person import (
 	_person_variants,
 	han_chars,
@@ -114,8 +117,6 @@ def test_every_character_outside_the_list_is_its_own_simplified_form():
 
 
 def _opencc_dict_tool() -> str | None:
-	import opencc
-
 	tool = os.path.join(os.path.dirname(opencc.__file__), "clib", "bin", "opencc_dict")
 	return tool if os.access(tool, os.X_OK) else None
 
@@ -285,10 +286,6 @@ def test_company_shortcuts_give_the_full_path(value):
 @example("91320100MA1MXXXX0X")
 @example("92330501MAKN9BDW56")
 def test_uscc_check_agrees_with_stdnum(code):
-	from stdnum.cn import uscc
-
-	from crm_dedup.engine.normalize.idcode import _uscc_valid
-
 	assert _uscc_valid(code) == bool(uscc.is_valid(code))
 
 
@@ -297,7 +294,5 @@ def test_uscc_check_agrees_with_stdnum(code):
 @example("92330501makn9bdw56")
 @example("92 330501 MAKN9BDW56")
 def test_ascii_id_code_is_folded_as_before(value):
-	from crm_dedup.engine.normalize.idcode import _DROP, normalize_id_code
-
 	if value.isascii():
 		assert normalize_id_code.__wrapped__(value).value == _DROP.sub("", value.upper())
