@@ -178,12 +178,13 @@ def core_and_regions(value: str, fast: bool = True) -> tuple[str, str, tuple[str
 	the two last, folded and without punctuation, are what ``company_parts`` reads the regions from.
 	``fast=False`` skips the shortcut for a name of Chinese characters alone (tests prove it gives the same)."""
 	value = as_text(value)[:_MAX_READ]
-	text = fold(value)
+	plain = fast and is_plain_han(value)  # Chinese characters alone, simplified: its own fold (most names)
+	text = value if plain else fold(value)
 	if not text:
 		return "", "", ()
 	text = text[:512]
 	brackets: tuple[str, ...] = ()
-	if fast and is_plain_han(text):  # one word: no brackets, punctuation or English words (most names)
+	if plain or (fast and is_plain_han(text)):  # one word: no brackets, punctuation or English words
 		s = text
 	else:
 		if _BRACKETS.search(text):
@@ -197,7 +198,7 @@ def core_and_regions(value: str, fast: bool = True) -> tuple[str, str, tuple[str
 		while len(tokens) > 1 and tokens[0] == "the":
 			tokens.pop(0)
 		s = strip_punct("".join(tokens))
-	s = _strip_legal_suffix(_cut_branch(s))
+	s = _strip_legal_suffix(_cut_branch(s) if s.endswith(BRANCH_WORDS) else s)
 	core = _strip_region_prefix(s)
 	if not core:
 		return normalize_text(value), "", brackets
