@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import gc
 import hashlib
 import json
 import os
@@ -373,35 +374,20 @@ def cmd_scan(args: argparse.Namespace) -> int:
 	rows = read_csv(args.input, args.id_column, rules)[0] if rules.smart else None
 	source = rows if rows is not None else stream_csv(args.input, args.id_column, rules)
 	total = len(rows) if rows is not None else source.total
-	with atomic_outputs(args.pairs, args.clusters, args.possible) as (
-		pairs_file,
-		clusters_file,
-		possible_file,
+	with (
+		_collector_paused(),
+		atomic_outputs(args.pairs, args.clusters, args.possible) as (
+			pairs_file,
+			clusters_file,
+			possible_file,
+		),
 	):
 		progress = Progress(total >= PROGRESS_MIN_ROWS or args.progress)
 		if rows is not None:
 			result = scan_all(rules, rows, progress=progress, total=total)
 		else:
 			result = scan_records(rules, source, progress=progress)
-		if pairs_file:
-			w = csv.writer(pairs_file)
-			w.writerow(["id_a", "id_b", "rule", "action", "score"])
-			for a, b, m in result.pairs:
-				w.writerow([a, b, m.rule, m.action, f"{m.score:.1f}"])
-		if clusters_file:
-			w = csv.writer(clusters_file)
-			w.writerow(["id", "cluster_id"])
-			for n, members in enumerate(result.clusters, 1):
-				for i in members:
-					w.writerow([i, n])
-		if possible_file:
-			w = csv.writer(possible_file)
-			w.writerow(["id_a", "id_b", "rule", "action", "score", "cluster_a", "cluster_b"])
-			cluster_of = result.cluster_of()
-			for a, b, m in result.possible:
-				w.writerow(
-					[a, b, m.rule, m.action, f"{m.score:.1f}", cluster_of.get(a, ""), cluster_of.get(b, "")]
-				)
+		write_outputs(result, pairs_file, clusters_file, possible_file)
 	if not args.pairs and not args.clusters and not args.possible:
 		members = {i for cluster in result.clusters for i in cluster}
 		members |= {i for a, b, _m in result.possible for i in (a, b)}
@@ -410,6 +396,41 @@ def cmd_scan(args: argparse.Namespace) -> int:
 	else:
 		sys.stderr.write(summary(result) + "\n")
 	return 0
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+	"""A scan's result is a few objects per matched pair (a million at 1,000,000 records): the cyclic collector,
+	resumed, would go through them all again and again (a second each time) and find nothing to free. It stays
+	paused while the result is made and written, and resumes without them (``gc.freeze``)."""
+	enabled = gc.isenabled()
+	gc.disable()
+	try:
+		yield
+	finally:
+		gc.freeze()
+		if enabled:
+			gc.enable()
+
+
+def write_outputs(result, pairs_file, clusters_file, possible_file) -> None:
+	"""A scan's pairs, clusters and possible links as CSV (a file None: not written)."""
+	if pairs_file:
+		w = csv.writer(pairs_file)
+		w.writerow(["id_a", "id_b", "rule", "action", "score"])
+		w.writerows((a, b, m.rule, m.action, f"{m.score:.1f}") for a, b, m in result.pairs)
+	if clusters_file:
+		w = csv.writer(clusters_file)
+		w.writerow(["id", "cluster_id"])
+		w.writerows((i, n) for n, members in enumerate(result.clusters, 1) for i in members)
+	if possible_file:
+		w = csv.writer(possible_file)
+		w.writerow(["id_a", "id_b", "rule", "action", "score", "cluster_a", "cluster_b"])
+		cluster_of = result.cluster_of()
+		w.writerows(
+			(a, b, m.rule, m.action, f"{m.score:.1f}", cluster_of.get(a, ""), cluster_of.get(b, ""))
+			for a, b, m in result.possible
+		)
 
 
 def summary(result) -> str:
