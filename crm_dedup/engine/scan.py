@@ -509,7 +509,7 @@ def _candidate_pairs(
 
 
 _BLANK = -1.0  # the best score of a condition one side of which is blank
-_NORMS_CACHE = 50_000  # records whose norms a judge keeps read (then it starts afresh)
+_NORMS_CACHE = 100_000  # records whose norms a judge keeps read (~1.5 KB each), then those it still needs
 
 
 def _ready_checks(rules: RuleSet, ready_sigs: list[tuple]) -> list[list[tuple]]:
@@ -568,6 +568,7 @@ class _Judge:
 		self.by_mask: dict[int, list[tuple]] = {}
 		self.prepared: dict[int, Prepared] = {}
 		self.cache: dict[int, tuple] = {}  # record -> its norms (as stored), ``_NORMS_CACHE`` at most
+		self.first = -1  # the first record of the pairs being judged
 		# per ready signature: how its stored norms become norms again (None: they are stored as they are)
 		self.unpacks = tuple(getattr(COMPARATORS[sig[1]], "unpack", None) for sig in self.ready_sigs)
 		self.packed_at = tuple(k for k, u in enumerate(self.unpacks) if u is not None)
@@ -619,7 +620,12 @@ class _Judge:
 		got = cache.get(i)
 		if got is None:
 			if len(cache) >= _NORMS_CACHE:
-				cache.clear()
+				# pairs come in order of their first record, and their second record comes after it: a record
+				# before the current first record is read no more
+				first = self.first
+				cache = self.cache = {k: v for k, v in cache.items() if k > first}
+				if len(cache) >= _NORMS_CACHE * 3 // 4:
+					cache.clear()
 			got = cache[i] = self.norm_blob[i]
 		return got
 
@@ -627,7 +633,9 @@ class _Judge:
 		"""Judges candidate pairs (first record, second record, bits of the rules to evaluate; ``_span``):
 		(pairs compared, matched pairs as (a, b, match))."""
 		ids, skip, by_mask, plan, norms = self.ids, self.skip, self.by_mask, self.plan, self.norms
+		cached = self.cache.get
 		blank = _BLANK
+		no_scores = [None] * len(self.ready_sigs)
 		compared = 0
 		found = []
 		last_a, va, ua = -1, None, None  # ua: record a's unpacked norms, by position in ready_sigs
@@ -639,13 +647,18 @@ class _Judge:
 			if to_eval is None:
 				to_eval = plan(mask)
 			if a != last_a:  # pairs come sorted by their first record
-				last_a, va, ua = a, norms(a), {}
-			vb = norms(b)
-			scores: dict[int, float] = {}
+				self.first = last_a = a
+				va, ua = norms(a), {}
+				cached = self.cache.get
+			vb = cached(b)
+			if vb is None:
+				vb = norms(b)
+				cached = self.cache.get  # (a new dict when the cache was purged)
+			scores = no_scores.copy()
 			maybe = None
 			for rule, checks in to_eval:
 				for equality, k, scorer, threshold, ignore, unpack in checks:
-					sc = scores.get(k)
+					sc = scores[k]
 					if sc is None:
 						na, nb = va[k], vb[k]
 						if not na or not nb:
