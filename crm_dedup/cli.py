@@ -26,7 +26,7 @@ import tempfile
 import time
 import unicodedata
 from array import array
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -399,38 +399,75 @@ def cmd_scan(args: argparse.Namespace) -> int:
 
 
 @contextmanager
-def _collector_paused() -> Iterator[None]:
+def _collector_paused(freeze: bool = True) -> Iterator[None]:
 	"""A scan's result is a few objects per matched pair (a million at 1,000,000 records): the cyclic collector,
 	resumed, would go through them all again and again (a second each time) and find nothing to free. It stays
-	paused while the result is made and written, and resumes without them (``gc.freeze``)."""
+	paused while the result is made and written, and resumes without them (``freeze``: ``gc.freeze``)."""
 	enabled = gc.isenabled()
 	gc.disable()
 	try:
 		yield
 	finally:
-		gc.freeze()
+		if freeze:
+			gc.freeze()
 		if enabled:
 			gc.enable()
 
 
+def _write_csv(file, header: list[str], rows: Callable[[], Iterable[tuple]], text: str, n: int) -> None:
+	"""``csv.writer(file)``'s header and ``rows()``, given as ``text`` (``n`` lines, fields joined by commas)
+	when that is what csv writes: no field it would quote (a comma, a quote or a line break in a field
+	makes the commas or line ends not add up)."""
+	if (
+		'"' not in text
+		and text.count(",") == n * (len(header) - 1)
+		and text.count("\n") == n
+		and text.count("\r") == n
+	):
+		file.write(",".join(header) + "\r\n")
+		file.write(text)
+		return
+	w = csv.writer(file)
+	w.writerow(header)
+	w.writerows(rows())
+
+
 def write_outputs(result, pairs_file, clusters_file, possible_file) -> None:
 	"""A scan's pairs, clusters and possible links as CSV (a file None: not written)."""
+	with _collector_paused(freeze=False):
+		_write_outputs(result, pairs_file, clusters_file, possible_file)
+
+
+def _write_outputs(result, pairs_file, clusters_file, possible_file) -> None:
 	if pairs_file:
-		w = csv.writer(pairs_file)
-		w.writerow(["id_a", "id_b", "rule", "action", "score"])
-		w.writerows((a, b, m.rule, m.action, f"{m.score:.1f}") for a, b, m in result.pairs)
-	if clusters_file:
-		w = csv.writer(clusters_file)
-		w.writerow(["id", "cluster_id"])
-		w.writerows((i, n) for n, members in enumerate(result.clusters, 1) for i in members)
-	if possible_file:
-		w = csv.writer(possible_file)
-		w.writerow(["id_a", "id_b", "rule", "action", "score", "cluster_a", "cluster_b"])
-		cluster_of = result.cluster_of()
-		w.writerows(
-			(a, b, m.rule, m.action, f"{m.score:.1f}", cluster_of.get(a, ""), cluster_of.get(b, ""))
-			for a, b, m in result.possible
+		pairs = result.pairs
+		text = "".join([f"{a},{b},{m.rule},{m.action},{m.score:.1f}\r\n" for a, b, m in pairs])
+		_write_csv(
+			pairs_file,
+			["id_a", "id_b", "rule", "action", "score"],
+			lambda: ((a, b, m.rule, m.action, f"{m.score:.1f}") for a, b, m in pairs),
+			text,
+			len(pairs),
 		)
+	if clusters_file:
+		clusters = result.clusters
+		text = "".join([f"{i},{n}\r\n" for n, members in enumerate(clusters, 1) for i in members])
+		_write_csv(
+			clusters_file,
+			["id", "cluster_id"],
+			lambda: ((i, n) for n, members in enumerate(clusters, 1) for i in members),
+			text,
+			sum(map(len, clusters)),
+		)
+	if possible_file:
+		possible, cluster_of = result.possible, result.cluster_of()
+		rows = [
+			(a, b, m.rule, m.action, f"{m.score:.1f}", cluster_of.get(a, ""), cluster_of.get(b, ""))
+			for a, b, m in possible
+		]
+		text = "".join([f"{a},{b},{r},{x},{s},{ca},{cb}\r\n" for a, b, r, x, s, ca, cb in rows])
+		header = ["id_a", "id_b", "rule", "action", "score", "cluster_a", "cluster_b"]
+		_write_csv(possible_file, header, lambda: rows, text, len(rows))
 
 
 def summary(result) -> str:
