@@ -351,7 +351,11 @@ class PersonName(Comparator):
 		han_a, han_b = a[1], b[1]
 		if han_a and han_b and han_a == han_b:
 			return 100.0
-		best = _best_ratio(a[0], b[0])
+		va, vb = a[0], b[0]
+		if len(va) == 1 and len(vb) == 1:  # most names have one reading
+			best = Indel.normalized_similarity(va[0], vb[0]) * 100.0
+		else:
+			best = _best_ratio(va, vb)
 		if best >= 100.0:
 			return 95.0 if han_a and han_b else 100.0
 		return best
