@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import gc
 import hashlib
 import json
 import os
@@ -25,7 +26,7 @@ import tempfile
 import time
 import unicodedata
 from array import array
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -373,35 +374,20 @@ def cmd_scan(args: argparse.Namespace) -> int:
 	rows = read_csv(args.input, args.id_column, rules)[0] if rules.smart else None
 	source = rows if rows is not None else stream_csv(args.input, args.id_column, rules)
 	total = len(rows) if rows is not None else source.total
-	with atomic_outputs(args.pairs, args.clusters, args.possible) as (
-		pairs_file,
-		clusters_file,
-		possible_file,
+	with (
+		_collector_paused(),
+		atomic_outputs(args.pairs, args.clusters, args.possible) as (
+			pairs_file,
+			clusters_file,
+			possible_file,
+		),
 	):
 		progress = Progress(total >= PROGRESS_MIN_ROWS or args.progress)
 		if rows is not None:
 			result = scan_all(rules, rows, progress=progress, total=total)
 		else:
 			result = scan_records(rules, source, progress=progress)
-		if pairs_file:
-			w = csv.writer(pairs_file)
-			w.writerow(["id_a", "id_b", "rule", "action", "score"])
-			for a, b, m in result.pairs:
-				w.writerow([a, b, m.rule, m.action, f"{m.score:.1f}"])
-		if clusters_file:
-			w = csv.writer(clusters_file)
-			w.writerow(["id", "cluster_id"])
-			for n, members in enumerate(result.clusters, 1):
-				for i in members:
-					w.writerow([i, n])
-		if possible_file:
-			w = csv.writer(possible_file)
-			w.writerow(["id_a", "id_b", "rule", "action", "score", "cluster_a", "cluster_b"])
-			cluster_of = result.cluster_of()
-			for a, b, m in result.possible:
-				w.writerow(
-					[a, b, m.rule, m.action, f"{m.score:.1f}", cluster_of.get(a, ""), cluster_of.get(b, "")]
-				)
+		write_outputs(result, pairs_file, clusters_file, possible_file)
 	if not args.pairs and not args.clusters and not args.possible:
 		members = {i for cluster in result.clusters for i in cluster}
 		members |= {i for a, b, _m in result.possible for i in (a, b)}
@@ -410,6 +396,78 @@ def cmd_scan(args: argparse.Namespace) -> int:
 	else:
 		sys.stderr.write(summary(result) + "\n")
 	return 0
+
+
+@contextmanager
+def _collector_paused(freeze: bool = True) -> Iterator[None]:
+	"""A scan's result is a few objects per matched pair (a million at 1,000,000 records): the cyclic collector,
+	resumed, would go through them all again and again (a second each time) and find nothing to free. It stays
+	paused while the result is made and written, and resumes without them (``freeze``: ``gc.freeze``)."""
+	enabled = gc.isenabled()
+	gc.disable()
+	try:
+		yield
+	finally:
+		if freeze:
+			gc.freeze()
+		if enabled:
+			gc.enable()
+
+
+def _write_csv(file, header: list[str], rows: Callable[[], Iterable[tuple]], text: str, n: int) -> None:
+	"""``csv.writer(file)``'s header and ``rows()``, given as ``text`` (``n`` lines, fields joined by commas)
+	when that is what csv writes: no field it would quote (a comma, a quote or a line break in a field
+	makes the commas or line ends not add up)."""
+	if (
+		'"' not in text
+		and text.count(",") == n * (len(header) - 1)
+		and text.count("\n") == n
+		and text.count("\r") == n
+	):
+		file.write(",".join(header) + "\r\n")
+		file.write(text)
+		return
+	w = csv.writer(file)
+	w.writerow(header)
+	w.writerows(rows())
+
+
+def write_outputs(result, pairs_file, clusters_file, possible_file) -> None:
+	"""A scan's pairs, clusters and possible links as CSV (a file None: not written)."""
+	with _collector_paused(freeze=False):
+		_write_outputs(result, pairs_file, clusters_file, possible_file)
+
+
+def _write_outputs(result, pairs_file, clusters_file, possible_file) -> None:
+	if pairs_file:
+		pairs = result.pairs
+		text = "".join([f"{a},{b},{m.rule},{m.action},{m.score:.1f}\r\n" for a, b, m in pairs])
+		_write_csv(
+			pairs_file,
+			["id_a", "id_b", "rule", "action", "score"],
+			lambda: ((a, b, m.rule, m.action, f"{m.score:.1f}") for a, b, m in pairs),
+			text,
+			len(pairs),
+		)
+	if clusters_file:
+		clusters = result.clusters
+		text = "".join([f"{i},{n}\r\n" for n, members in enumerate(clusters, 1) for i in members])
+		_write_csv(
+			clusters_file,
+			["id", "cluster_id"],
+			lambda: ((i, n) for n, members in enumerate(clusters, 1) for i in members),
+			text,
+			sum(map(len, clusters)),
+		)
+	if possible_file:
+		possible, cluster_of = result.possible, result.cluster_of()
+		rows = [
+			(a, b, m.rule, m.action, f"{m.score:.1f}", cluster_of.get(a, ""), cluster_of.get(b, ""))
+			for a, b, m in possible
+		]
+		text = "".join([f"{a},{b},{r},{x},{s},{ca},{cb}\r\n" for a, b, r, x, s, ca, cb in rows])
+		header = ["id_a", "id_b", "rule", "action", "score", "cluster_a", "cluster_b"]
+		_write_csv(possible_file, header, lambda: rows, text, len(rows))
 
 
 def summary(result) -> str:

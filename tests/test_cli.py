@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import json
 import os
 import sqlite3
@@ -15,8 +16,11 @@ from pathlib import Path
 
 import pytest
 from _helpers import EXAMPLES, ROOT
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from crm_dedup.cli import main
+from crm_dedup.cli import main, write_outputs
+from crm_dedup.engine import Match, ScanResult
 
 RULES = str(EXAMPLES / "rules.json")
 CSV_IN = str(EXAMPLES / "customers.csv")
@@ -565,3 +569,39 @@ def test_check_on_an_empty_file_or_a_damaged_index(tmp_path, capsys):
 	)
 	assert rc == 2 and out == ""
 	one_error_line(err, "malformed")
+
+
+def _csv_reference(result) -> tuple[str, str, str]:
+	out = [io.StringIO() for _ in range(3)]
+	w = csv.writer(out[0])
+	w.writerow(["id_a", "id_b", "rule", "action", "score"])
+	for a, b, m in result.pairs:
+		w.writerow([a, b, m.rule, m.action, f"{m.score:.1f}"])
+	w = csv.writer(out[1])
+	w.writerow(["id", "cluster_id"])
+	for n, members in enumerate(result.clusters, 1):
+		for i in members:
+			w.writerow([i, n])
+	w = csv.writer(out[2])
+	w.writerow(["id_a", "id_b", "rule", "action", "score", "cluster_a", "cluster_b"])
+	cluster_of = result.cluster_of()
+	for a, b, m in result.possible:
+		w.writerow([a, b, m.rule, m.action, f"{m.score:.1f}", cluster_of.get(a, ""), cluster_of.get(b, "")])
+	return tuple(f.getvalue() for f in out)
+
+
+_FIELD = st.text(alphabet='ab1 ,"\r\n\t;', min_size=0, max_size=5)
+
+
+@given(st.lists(st.tuples(_FIELD, _FIELD, _FIELD, st.floats(0, 100)), max_size=6), st.integers(0, 3))
+@settings(max_examples=300, deadline=None)
+def test_write_outputs_is_what_csv_writer_writes(links, n_sets):
+	"""The outputs are written as plain text when no field needs quoting, by csv.writer otherwise: the same
+	bytes either way (ids or rule names with commas, quotes or line breaks)."""
+	pairs = [(a, b, Match(b, rule, "warn", 4, score)) for a, b, rule, score in links]
+	ids = list(dict.fromkeys(x for a, b, _ in pairs for x in (a, b)))
+	clusters = [ids[k::n_sets] for k in range(n_sets) if ids[k::n_sets]] if n_sets else []
+	result = ScanResult(pairs=pairs, clusters=clusters, possible=pairs[::2])
+	out = [io.StringIO() for _ in range(3)]
+	write_outputs(result, *out)
+	assert tuple(f.getvalue() for f in out) == _csv_reference(result)

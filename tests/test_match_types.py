@@ -472,3 +472,63 @@ def test_phone_split_only_when_every_part_is_a_number():
 	)
 	assert matches(rules, "030/1234567 / 0171/2345678", "0171 2345678")
 	assert not matches(rules, "030/1234567", "1234567")
+
+
+# ---- scoring stored (packed) norms, as a batch scan does ----------------------------------------------
+_NAMES = [
+	"李伟",
+	"李 伟",
+	"Li Wei",
+	"Wei Li",
+	"李维",
+	"张伟",
+	"Zhang Wei",
+	"张 三",
+	"欧阳娜娜",
+	"Ouyang Nana",
+	"王芳",
+	"Wang Fang",
+	"Mary Lee",
+]
+_COMPANIES = [
+	"金陵餐饮有限公司",
+	"南京金陵餐饮",
+	"Jinling Catering",
+	"金灵餐饮",
+	"上海服你报废车回收有限公司",
+	"服你报废车",
+	"酷然养生会所",
+]
+
+
+def _packed_and_plain(cmp, a: str, b: str) -> tuple | None:
+	pa, pb = cmp.prepare(a, "CN"), cmp.prepare(b, "CN")
+	if pa is None or pb is None:
+		return None
+	na, nb = pa[0], pb[0]
+	return cmp.score_packed(cmp.pack(na), cmp.pack(nb)), cmp.score(na, nb), cmp.compare(na, nb).score
+
+
+@pytest.mark.parametrize("match", ["person_name", "company_name"])
+def test_score_packed_on_known_names(match):
+	cmp = COMPARATORS[match]
+	names = _NAMES if match == "person_name" else _COMPANIES
+	for a in names:
+		for b in names:
+			packed, plain, full = _packed_and_plain(cmp, a, b)
+			assert packed == plain == full, (a, b)
+
+
+@given(st.sampled_from(["person_name", "company_name"]), st.data())
+@settings(max_examples=200, deadline=None)
+def test_score_packed_is_score_of_the_norms(match, data):
+	"""A scan scores norms as they are stored (``pack``): the score is the norms' score, whatever the type."""
+	cmp = COMPARATORS[match]
+	names = _NAMES if match == "person_name" else _COMPANIES
+	raw = st.one_of(
+		st.sampled_from(names), st.text(alphabet="李伟张王芳金陵餐饮 abcdefghilnowz", min_size=1, max_size=8)
+	)
+	a, b = data.draw(raw), data.draw(raw)
+	got = _packed_and_plain(cmp, a, b)
+	if got is not None:
+		assert got[0] == got[1] == got[2]

@@ -117,8 +117,14 @@ def _sorted_unique(codes: np.ndarray) -> np.ndarray:
 
 
 def _buckets(hashes: np.ndarray, records: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-	"""Sorted by (hash, record), repeats of a key for one record dropped: (records, bucket starts, sizes)."""
-	order = np.lexsort((records, hashes))
+	"""Sorted by (hash, record), repeats of a key for one record dropped: (records, bucket starts, sizes).
+
+	Keys arrive in record order (``KeySink`` keeps it): a stable sort by hash alone then orders them by (hash,
+	record), at half the cost of sorting on both."""
+	if len(records) > 1 and bool((records[1:] >= records[:-1]).all()):
+		order = np.argsort(hashes, kind="stable")
+	else:
+		order = np.lexsort((records, hashes))
 	hashes = hashes[order]
 	records = records[order]
 	del order
@@ -207,13 +213,11 @@ def rule_pairs(
 		members = sorted(records[start : start + size].tolist(), key=lambda i: (sort_key(i), i))
 		for i in members:
 			loose[i] |= bit
-		codes = []
-		for x in range(size):
-			a0 = members[x]
-			for y in range(x + 1, min(x + 1 + window, size)):
-				a, b = a0, members[y]
-				codes.append(a * count + b if a < b else b * count + a)
-		parts.append(np.array(codes, dtype=np.int64))
+		# each member with its next ``window`` members
+		order = np.array(members, dtype=np.int64)
+		for d in range(1, min(window, size - 1) + 1):
+			a, b = order[:-d], order[d:]
+			parts.append(np.minimum(a, b) * count + np.maximum(a, b))
 	codes = _sorted_unique(np.concatenate(parts)) if parts else np.zeros(0, np.int64)
 	return codes, len(big), distinct
 

@@ -110,6 +110,11 @@ class Comparator:
 	pack = None  # norm -> marshal-able data, or None: the norm is stored as it is (not a dataclass field)
 	unpack = None  # that data -> the norm again
 
+	def score_packed(self, a: Any, b: Any) -> float:
+		"""``score`` of two norms as ``pack`` stores them. A type may score them as they are, without making
+		the norms again (a scan judges millions of pairs on stored norms)."""
+		return self.score(self.unpack(a), self.unpack(b))
+
 
 class Exact(Comparator):
 	def prepare(self, raw, region):
@@ -312,6 +317,21 @@ def _unpack_person(data: tuple) -> PersonForm:
 	return PersonForm(*data)
 
 
+def _best_ratio(va: tuple[str, ...], vb: tuple[str, ...]) -> float:
+	"""``max(ratio(x, y) for x in va for y in vb)``: the similarity is scaled once, at the end (x100 keeps the
+	order of floats, so the maximum is the same)."""
+	similarity = Indel.normalized_similarity
+	if len(va) == 1 and len(vb) == 1:  # most names have one reading
+		return similarity(va[0], vb[0]) * 100.0
+	best = 0.0
+	for x in va:
+		for y in vb:
+			s = similarity(x, y)
+			if s > best:
+				best = s
+	return best * 100.0
+
+
 class PersonName(Comparator):
 	pack = staticmethod(_pack_person)
 	unpack = staticmethod(_unpack_person)
@@ -333,13 +353,23 @@ class PersonName(Comparator):
 		"""``compare(a, b).score`` without building the result (a scan scores millions of pairs)."""
 		if a.han and b.han and a.han == b.han:
 			return 100.0
-		va, vb = a.variants, b.variants
+		best = _best_ratio(a.variants, b.variants)
+		if best >= 100.0:
+			return 95.0 if a.han and b.han else 100.0
+		return best
+
+	def score_packed(self, a: tuple, b: tuple) -> float:
+		"""``score`` of two packed forms, (variants, han) (``_pack_person``), without making them again."""
+		han_a, han_b = a[1], b[1]
+		if han_a and han_b and han_a == han_b:
+			return 100.0
+		va, vb = a[0], b[0]
 		if len(va) == 1 and len(vb) == 1:  # most names have one reading
 			best = Indel.normalized_similarity(va[0], vb[0]) * 100.0
 		else:
-			best = max(ratio(x, y) for x in va for y in vb)
+			best = _best_ratio(va, vb)
 		if best >= 100.0:
-			return 95.0 if a.han and b.han else 100.0
+			return 95.0 if han_a and han_b else 100.0
 		return best
 
 	def keys(self, norm: PersonForm, threshold: float = 100.0):

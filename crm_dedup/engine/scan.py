@@ -326,15 +326,16 @@ def _finish(rules, items, keyed: _Keyed, cap, window, progress, skip_pairs, n_wo
 		try:
 			judge = _Judge(rules, items, ids, keyed.norms, keyed.spill, pairs.loose, skip_pairs)
 			result = ScanResult()
-			uf = UnionFind()
-			compared = _judge_pairs(judge, pairs, uf, result, progress, total_buckets, n_workers)
+			compared, sort_keys = _judge_pairs(judge, pairs, result, progress, total_buckets, n_workers)
 		finally:
 			pairs.close()
 	finally:
 		keyed.spill.close()
 	# the norms (~180 bytes a record), the judge and its cache are used by no later step: freed before the sets
-	keyed.norms = judge = uf = None
-	result.pairs.sort(key=lambda t: (_sort_id(t[0]), _sort_id(t[1])))
+	keyed.norms = judge = None
+	order = sorted(range(len(sort_keys)), key=sort_keys.__getitem__)
+	result.pairs = [result.pairs[n] for n in order]
+	del sort_keys, order
 	result.clusters, result.possible, cut = build_sets(result.pairs, rules.set_threshold)
 	result.stats = {
 		"records": len(ids),
@@ -508,24 +509,15 @@ def _candidate_pairs(
 
 
 _BLANK = -1.0  # the best score of a condition one side of which is blank
-
-
-def _best_score(equality: bool, scorer, na: tuple, nb: tuple) -> float:
-	"""The best score of condition values na x nb, as compare_rule computes it (``_BLANK``: a side is blank)."""
-	if not na or not nb:
-		return _BLANK
-	if len(na) == 1 and len(nb) == 1:
-		if equality:
-			return 100.0 if na[0] == nb[0] else 0.0
-		return scorer(na[0], nb[0])
-	if equality:
-		return 100.0 if any(x in nb for x in na) else 0.0
-	return max(scorer(x, y) for x in na for y in nb)
+_NORMS_CACHE = 100_000  # records whose norms a judge keeps read (~1.5 KB each), then those it still needs
 
 
 def _ready_checks(rules: RuleSet, ready_sigs: list[tuple]) -> list[list[tuple]]:
 	"""Per rule, its conditions every record has values for (the blocking ones), as (equality, position in
-	ready_sigs, scorer, threshold, blank ignored), equality checks first: the cheapest."""
+	ready_sigs, scorer, threshold, blank ignored, unpack), equality checks first: the cheapest.
+
+	Norms stored packed (``Comparator.pack``) are scored as they are by a type that can (``score_packed``),
+	else made again by ``unpack`` first (None: the scorer takes the stored norms)."""
 	ready = set(ready_sigs)
 	sig_pos = {sig: k for k, sig in enumerate(ready_sigs)}
 	checks: list[list[tuple]] = []
@@ -537,7 +529,14 @@ def _ready_checks(rules: RuleSet, ready_sigs: list[tuple]) -> list[list[tuple]]:
 			cmp = COMPARATORS[cond.match]
 			equality = cond.match not in FUZZY_TYPES and type(cmp).compare is Comparator.compare
 			threshold = cond.threshold if cond.match in FUZZY_TYPES else 100.0
-			mine.append((equality, sig_pos[cond.signature], cmp.score, threshold, cond.blank == "ignore"))
+			scorer, unpack = cmp.score, getattr(cmp, "unpack", None)
+			if unpack is not None:
+				equality = False  # packed norms are compared by the type's scorer (== on the norms, if exact)
+				if type(cmp).score_packed is not Comparator.score_packed:
+					scorer, unpack = cmp.score_packed, None
+			mine.append(
+				(equality, sig_pos[cond.signature], scorer, threshold, cond.blank == "ignore", unpack)
+			)
 		mine.sort(key=lambda c: not c[0])
 		checks.append(mine)
 	return checks
@@ -563,12 +562,38 @@ class _Judge:
 			if key_complete(rule):
 				complete_bits |= 1 << r
 		self.complete_bits = complete_bits
-		self.by_mask: dict[int, list[int]] = {}
+		# rules evaluated for every pair (keys not complete), with those of a record under an oversized key
+		self.incomplete = ((1 << len(rules.rules)) - 1) & ~complete_bits
+		self.extra: np.ndarray | None = None  # per record: those bits (``_span``), made by ``extra_bits``
+		self.by_mask: dict[int, list[tuple]] = {}
 		self.prepared: dict[int, Prepared] = {}
+		self.cache: dict[int, tuple] = {}  # record -> its norms (as stored), ``_NORMS_CACHE`` at most
+		self.first = -1  # the first record of the pairs being judged
 		# per ready signature: how its stored norms become norms again (None: they are stored as they are)
 		self.unpacks = tuple(getattr(COMPARATORS[sig[1]], "unpack", None) for sig in self.ready_sigs)
 		self.packed_at = tuple(k for k, u in enumerate(self.unpacks) if u is not None)
-		self.packed_bits = sum(1 << k for k in self.packed_at)
+
+	def extra_bits(self) -> np.ndarray:
+		"""Per record, the bits of the rules evaluated for each of its pairs whatever keys found it (the rules
+		whose keys are not complete, and those under whose oversized keys it sits): uint64, or Python ints
+		for more than 64 rules."""
+		if self.extra is None:
+			n, big = len(self.ids), len(self.rules.rules) > 64
+			extra = np.full(n, self.incomplete, dtype=object if big else np.uint64)
+			for i, bits in self.loose.items():
+				extra[i] |= bits if big else np.uint64(bits)
+			self.extra = extra
+		return self.extra
+
+	def plan(self, mask: int) -> list[tuple]:
+		"""(rule, its ready checks) of the rules whose bits are in ``mask``, in rule order."""
+		got = self.by_mask.get(mask)
+		if got is None:
+			rule_list, checks = self.rules.rules, self.checks
+			got = self.by_mask[mask] = [
+				(rule_list[r], checks[r]) for r in range(len(checks)) if mask >> r & 1
+			]
+		return got
 
 	def prep(self, i: int) -> Prepared:
 		p = self.prepared.get(i)
@@ -587,48 +612,73 @@ class _Judge:
 			p = self.prepared[i] = Prepared(self.ids[i], rec, src)
 		return p
 
-	def norms(self, i: int) -> list:
-		"""The norms of record i for every ready signature, in ready_sigs order, those of a type stored as plain
-		data (``packed_bits``) still packed: ``evaluate`` unpacks one the first time a check reads it (most
-		pairs fail before their company names are compared)."""
-		return list(self.norm_blob[i])
+	def norms(self, i: int) -> tuple:
+		"""The norms of record i for every ready signature, in ready_sigs order, as stored (packed norms still
+		packed: a check unpacks one only when it scores it; most pairs fail before their company names are
+		compared). Kept for the next pairs that read them (a record is in many pairs)."""
+		cache = self.cache
+		got = cache.get(i)
+		if got is None:
+			if len(cache) >= _NORMS_CACHE:
+				# pairs come in order of their first record, and their second record comes after it: a record
+				# before the current first record is read no more
+				first = self.first
+				cache = self.cache = {k: v for k, v in cache.items() if k > first}
+				if len(cache) >= _NORMS_CACHE * 3 // 4:
+					cache.clear()
+			got = cache[i] = self.norm_blob[i]
+		return got
 
-	def evaluate(self, pair_list: list[tuple[int, int]]) -> tuple[int, list[tuple[int, int, Match]]]:
-		"""Judges these candidate pairs: (pairs compared, matched pairs)."""
-		ids, skip, loose, by_mask, checks = self.ids, self.skip, self.loose, self.by_mask, self.checks
-		count, n_rules, not_complete = len(ids), len(checks), ~self.complete_bits
-		rule_list, norms, blank = self.rules.rules, self.norms, _BLANK
-		packed_bits, unpacks = self.packed_bits, self.unpacks
+	def evaluate(self, firsts: list[int], seconds: list[int], masks: list[int]) -> tuple[int, list[tuple]]:
+		"""Judges candidate pairs (first record, second record, bits of the rules to evaluate; ``_span``):
+		(pairs compared, matched pairs as (a, b, match))."""
+		ids, skip, by_mask, plan, norms = self.ids, self.skip, self.by_mask, self.plan, self.norms
+		cached = self.cache.get
+		blank = _BLANK
+		no_scores = [None] * len(self.ready_sigs)
 		compared = 0
 		found = []
-		last_a, va, done_a = -1, None, 0  # done_a, done_b: bits of the packed norms of a, b unpacked so far
-		for code, found_by in pair_list:
-			a, b = divmod(code, count)
+		last_a, va, ua = -1, None, None  # ua: record a's unpacked norms, by position in ready_sigs
+		for a, b, mask in zip(firsts, seconds, masks, strict=True):
 			if skip and ((ids[a], ids[b]) in skip or (ids[b], ids[a]) in skip):
 				continue
 			compared += 1
-			# rules with complete keys fire only for pairs found under their keys
-			mask = found_by | loose.get(a, 0) | loose.get(b, 0) | not_complete
 			to_eval = by_mask.get(mask)
 			if to_eval is None:
-				to_eval = by_mask[mask] = [r for r in range(n_rules) if mask >> r & 1]
+				to_eval = plan(mask)
 			if a != last_a:  # pairs come sorted by their first record
-				last_a, va, done_a = a, norms(a), 0
-			vb, done_b = norms(b), 0
-			scores: dict[int, float] = {}
-			maybe = []
-			for r in to_eval:
-				for equality, k, scorer, threshold, ignore in checks[r]:
-					sc = scores.get(k)
+				self.first = last_a = a
+				va, ua = norms(a), {}
+				cached = self.cache.get
+			vb = cached(b)
+			if vb is None:
+				vb = norms(b)
+				cached = self.cache.get  # (a new dict when the cache was purged)
+			scores = no_scores.copy()
+			maybe = None
+			for rule, checks in to_eval:
+				for equality, k, scorer, threshold, ignore, unpack in checks:
+					sc = scores[k]
 					if sc is None:
-						if packed_bits >> k & 1:
-							if not done_a >> k & 1:
-								va[k] = tuple(map(unpacks[k], va[k]))
-								done_a |= 1 << k
-							if not done_b >> k & 1:
-								vb[k] = tuple(map(unpacks[k], vb[k]))
-								done_b |= 1 << k
-						sc = scores[k] = _best_score(equality, scorer, va[k], vb[k])
+						na, nb = va[k], vb[k]
+						if not na or not nb:
+							sc = blank
+						elif equality:
+							if len(na) == 1 and len(nb) == 1:
+								sc = 100.0 if na[0] == nb[0] else 0.0
+							else:
+								sc = 100.0 if any(x in nb for x in na) else 0.0
+						else:
+							if unpack is not None:
+								got = ua.get(k)
+								if got is None:
+									got = ua[k] = tuple(map(unpack, na))
+								na, nb = got, tuple(map(unpack, nb))
+							if len(na) == 1 and len(nb) == 1:
+								sc = scorer(na[0], nb[0])
+							else:
+								sc = max(scorer(x, y) for x in na for y in nb)
+						scores[k] = sc
 					if sc == blank:
 						if ignore:
 							continue
@@ -636,8 +686,11 @@ class _Judge:
 					if sc < threshold:
 						break
 				else:
-					maybe.append(rule_list[r])
-			if not maybe:
+					if maybe is None:
+						maybe = [rule]
+					else:
+						maybe.append(rule)
+			if maybe is None:
 				continue
 			# the ready conditions held: compare_rule decides (it prepares the rest of the values lazily)
 			pa, pb = self.prep(a), self.prep(b)
@@ -652,14 +705,13 @@ class _Judge:
 def _judge_pairs(
 	judge: _Judge,
 	pairs: CandidateSet,
-	uf: UnionFind,
 	result: ScanResult,
 	progress: Progress | None,
 	total_buckets: int,
 	n_workers: int = 1,
-) -> int:
+) -> tuple[int, list[tuple]]:
 	"""Step 4: judges every candidate pair, span by span (a progress report after each); matched pairs go into
-	``result.pairs`` (ids in order) and join in ``uf``. The number of pairs compared.
+	``result.pairs`` (ids in order). The number of pairs compared, and the sort key of each matched pair.
 
 	The pairs are merged a run of first-record ranges at a time (``CandidateSet.groups``), so however many
 	there are, only one run's codes are in memory. With several workers the spans are judged in processes
@@ -669,10 +721,13 @@ def _judge_pairs(
 	"""
 	global _JUDGE
 	ids = judge.ids
+	count = len(ids)
+	extra = judge.extra_bits()
 	estimate = max(1, pairs.tagged)
 	step = max(_PAIR_CHUNK, estimate // 64 + 1)
 	compared = 0
 	done_est = 0
+	sort_keys: list[tuple] = []
 
 	def spans() -> Iterator[tuple[np.ndarray, np.ndarray, int]]:
 		"""(codes, bits, pairs' share of the estimate) of each span, run by run."""
@@ -687,11 +742,12 @@ def _judge_pairs(
 		nonlocal compared, done_est
 		compared += n_compared
 		for a, b, m in found:
-			uf.union(a, b)
 			ida, idb = ids[a], ids[b]
-			if _sort_id(ida) > _sort_id(idb):
-				ida, idb = idb, ida
+			ka, kb = _sort_id(ida), _sort_id(idb)
+			if ka > kb:
+				ida, idb, ka, kb = idb, ida, kb, ka
 			result.pairs.append((ida, idb, m))
+			sort_keys.append((ka, kb))
 		done_est = min(estimate, done_est + size)
 		if progress:
 			half = total_buckets // 2
@@ -716,19 +772,27 @@ def _judge_pairs(
 			_JUDGE = None
 	else:
 		for codes, bits, size in spans():
-			absorb(*judge.evaluate(_span(codes, bits)), size)
+			absorb(*judge.evaluate(*_span(codes, bits, count, extra)), size)
 	if progress:
 		progress("compare", total_buckets, total_buckets)
-	return compared
+	return compared, sort_keys
 
 
-def _span(codes: np.ndarray, bits: np.ndarray) -> list[tuple[int, int]]:
-	"""(code, bits) of each pair, as Python ints (what ``_Judge.evaluate`` reads)."""
-	return list(zip(codes.tolist(), bits.tolist(), strict=True))
+def _span(codes: np.ndarray, bits: np.ndarray, count: int, extra: np.ndarray) -> tuple[list, list, list]:
+	"""Each pair's first record, second record and the bits of the rules to evaluate for it (those that found
+	it, and ``extra``'s of either record), as lists of Python ints (what ``_Judge.evaluate`` reads)."""
+	firsts = codes // count
+	seconds = codes - firsts * count
+	if extra.dtype == object:
+		masks = bits.astype(object) | extra[firsts] | extra[seconds]
+	else:
+		masks = bits.astype(np.uint64) | extra[firsts] | extra[seconds]
+	return firsts.tolist(), seconds.tolist(), masks.tolist()
 
 
 _JUDGE: _Judge | None = None  # the judge that forked judge workers read
 
 
 def _judge_span(span: tuple[np.ndarray, np.ndarray]) -> tuple[int, list[tuple[int, int, Match]]]:
-	return _JUDGE.evaluate(_span(*span))
+	judge = _JUDGE
+	return judge.evaluate(*_span(*span, len(judge.ids), judge.extra))

@@ -173,46 +173,50 @@ def build_sets(
 
 	Sets are lists of two or more ids, each sorted, largest first; possible links are the pairs whose two
 	records are not in one set, in the order of ``pairs``."""
-	ids: list[str] = []
 	num: dict[str, int] = {}
-
-	def index(x: str) -> int:
-		n = num.get(x)
-		if n is None:
-			n = num[x] = len(ids)
-			ids.append(x)
-		return n
-
 	adj: dict[int, dict[int, Match]] = defaultdict(dict)
 	weak: list[tuple[int, int, Match]] = []
 	for a, b, m in pairs:
-		x, y = index(a), index(b)
+		x = num.setdefault(a, len(num))
+		y = num.setdefault(b, len(num))
 		if x == y:
 			continue
-		if is_strong(m, threshold):
+		skipped = any(h.skipped for h in m.hits)
+		if m.action == "block" or (m.score >= threshold and not skipped):  # is_strong
 			adj[x][y] = m
 			adj[y][x] = m
-		elif not any(h.skipped for h in m.hits):
+		elif not skipped:
 			weak.append((x, y, m))
+	ids = list(num)
 	cut = 0
-	comps = _components(sorted(adj), adj)
-	for comp in comps:
-		if len(comp) >= 4:
-			cut += _split(comp, adj, ids)
-	groups = [c for c in _components(sorted(adj), adj) if len(c) > 1]
+	groups = []
+	for comp in _components(sorted(adj), adj):
+		n_cut = _split(comp, adj, ids) if len(comp) >= 4 else 0
+		if n_cut:
+			cut += n_cut
+			groups += [c for c in _components(sorted(comp), adj) if len(c) > 1]
+		else:
+			groups.append(comp)
 	in_set = {x for g in groups for x in g}
 
 	groups += _mutual_best([(x, y, m) for x, y, m in weak if can_pair(m)], in_set, ids)
 
-	set_of = {x: n for n, g in enumerate(groups) for x in g}
-	sets = [sorted((ids[x] for x in g), key=_sort_id) for g in groups]
-	order = sorted(range(len(sets)), key=lambda n: (-len(sets[n]), _sort_id(sets[n][0])))
-	sets = [sets[n] for n in order]
-	possible = [
-		(a, b, m)
-		for a, b, m in pairs
-		if a != b and (set_of.get(num[a]) is None or set_of.get(num[a]) != set_of.get(num[b]))
-	]
+	keys: dict[str, tuple] = {}  # id -> _sort_id
+	sets = []
+	for g in groups:
+		members = [ids[x] for x in g]
+		for i in members:
+			keys[i] = _sort_id(i)
+		members.sort(key=keys.__getitem__)
+		sets.append(members)
+	sets.sort(key=lambda s: (-len(s), keys[s[0]]))
+	set_of = {i: n for n, s in enumerate(sets) for i in s}
+	possible = []
+	for a, b, m in pairs:
+		if a != b:
+			n = set_of.get(a)
+			if n is None or n != set_of.get(b):
+				possible.append((a, b, m))
 	return sets, possible, cut
 
 
