@@ -23,6 +23,7 @@ import hashlib
 import multiprocessing
 import os
 import pickle
+from array import array
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -34,7 +35,7 @@ import numpy as np
 from .blocks import CandidateSet, KeySink, candidate_pairs
 from .check import LazyValues, key_complete
 from .match import COMPARATORS, FUZZY_TYPES, Comparator, Match
-from .rules import Prepared, RuleSet
+from .rules import _VALUE_CACHE_SIZE, TEXT_TYPES, Prepared, RuleSet
 from .sets import build_sets, size_distribution
 from .store import BlobArray, RowStream, Spill, StrArray, dump, joined
 
@@ -175,40 +176,144 @@ def _key_records(
 	  plain data (``Comparator.pack``: marshal, not pickle; ``_Judge`` unpacks them);
 	- the ready values in full, with the record itself when ``keep`` (the rule fields of a streamed row), one
 	  ``store.dump`` a record (only the records some pair reaches ``compare_rule`` with read them back).
+
+	What ``_hashed_keys`` and ``RuleSet.prepare_values`` give, from the rules compiled once (``_compiled``).
 	"""
-	plan = key_plan(rules)
-	ready = ready_signatures(rules)
-	packs = [getattr(COMPARATORS[sig[1]], "pack", None) for sig in ready]
-	n_rules = len(plan)
-	hashes: list[list[int]] = [[] for _ in range(n_rules)]
+	plan = _compiled(rules, hash)
+	entries = plan.entries
+	n_rules = len(plan.rule_parts)
+	bufs = [bytearray() for _ in range(n_rules)]
 	counts: list[list[int]] = [[] for _ in range(n_rules)]
+	plain, others = [], []
+	for r, (scoped, parts) in enumerate(plan.rule_parts):
+		if scoped is None and len(parts) == 1:  # the rule's hashes are one part of one entry
+			plain.append((bufs[r], counts[r].append, *parts[0]))
+		else:
+			others.append((bufs[r], counts[r].append, scoped, parts))
 	norms_out: list[bytes] = []
 	spill_out: list[bytes] = []
+	add_norms, add_spill = norms_out.append, spill_out.append
 	for rec in records:
-		values = LazyValues(rules, rec)
-		keys = _hashed_keys(plan, values, hash)
-		for r in range(n_rules):
-			k = keys[r]
-			hashes[r].extend(k)
-			counts[r].append(len(k))
-		vals = [values[sig] for sig in ready]
-		norms = tuple(
-			[
-				tuple([v.norm for v in vs] if pack is None else [pack(v.norm) for v in vs])
-				for vs, pack in zip(vals, packs, strict=True)
-			]
-		)
-		norms_out.append(dump(norms))
-		packed = tuple(
-			[
-				tuple([(v.field, v.raw, n, v.note) for v, n in zip(vs, ns, strict=True)])
-				for vs, ns in zip(vals, norms, strict=True)
-			]
-		)
-		spill_out.append(dump((packed, rec if keep else None)))
+		ents = entries(rec)
+		for buf, count, k, s in plain:
+			h = ents[k][s]
+			buf += h
+			count(len(h) >> 3)
+		for buf, count, scoped, parts in others:
+			h = b"".join([ents[k][s] for k, s in parts])
+			if scoped is not None and h:
+				scope = hash(scoped.scope_of(rec))
+				h = array("q", [hash((scope, x)) for x in array("q", h)]).tobytes()
+			buf += h
+			count(len(h) >> 3)
+		norms = tuple([e[0] for e in ents])
+		add_norms(dump(norms))
+		add_spill(dump((tuple([e[1] for e in ents]), rec if keep else None)))
 	positions = np.arange(len(records), dtype=np.int32)
-	keyed = [(np.array(hashes[r], dtype=np.int64), np.repeat(positions, counts[r])) for r in range(n_rules)]
+	keyed = [
+		(np.frombuffer(bytes(bufs[r]), dtype=np.int64), np.repeat(positions, counts[r]))
+		for r in range(n_rules)
+	]
 	return keyed, joined(norms_out), joined(spill_out)
+
+
+class _Compiled:
+	"""The keying of ``_key_records`` compiled for one rule set and hash function: per ready signature, how a
+	record's values become its entry: (norms as ``_Judge`` reads them, the values as (field, raw, norm, note)
+	with the norm as stored, then the int64 key hashes as bytes for each (threshold, namespace) its rules'
+	blocking conditions ask for). The entry of a field's text is kept for the types whose values are a
+	function of the text (``rules.TEXT_TYPES``), up to ``_VALUE_CACHE_SIZE`` texts a field, as
+	``RuleSet.prepare_values`` keeps values."""
+
+	def __init__(self, rules: RuleSet, hash: Callable[[Any], int]) -> None:
+		self.rules = rules
+		self.hash = hash
+		ready = ready_signatures(rules)
+		sig_pos = {sig: k for k, sig in enumerate(ready)}
+		specs: list[list[tuple]] = [[] for _ in ready]  # per signature: (threshold, namespace, keys fn)
+		rule_parts = []
+		for scoped, conds in key_plan(rules):
+			parts = []
+			for ns, sig, threshold, keys in conds:
+				k = sig_pos[sig]
+				mine = [(t, n) for t, n, _ in specs[k]]
+				if (threshold, ns) not in mine:
+					specs[k].append((threshold, ns, keys))
+					mine.append((threshold, ns))
+				parts.append((k, 2 + mine.index((threshold, ns))))
+			rule_parts.append((scoped, tuple(parts)))
+		self.rule_parts = tuple(rule_parts)
+		self.specs = [tuple(x) for x in specs]
+		self.ready = ready
+		self.packs = [getattr(COMPARATORS[sig[1]], "pack", None) for sig in ready]
+		self.empty = [((), ()) + (b"",) * len(x) for x in specs]
+		# per signature: (fields, per field its cache or None, values by RuleSet.prepare_values only)
+		self.sigs = []
+		for sig in ready:
+			cmp = COMPARATORS[sig[1]]
+			whole = getattr(cmp, "merge_values", None) is not None
+			cached = sig[1] in TEXT_TYPES and not whole
+			self.sigs.append((sig[0], [{} if cached else None for _ in sig[0]], whole))
+
+	def entries(self, rec: Mapping[str, Any]) -> list[tuple]:
+		"""The record's entry of each ready signature."""
+		out = []
+		get = rec.get
+		for k, (fields, caches, whole) in enumerate(self.sigs):
+			if whole:
+				out.append(self._values_entry(k, rec))
+				continue
+			got = None
+			for f, cache in zip(fields, caches, strict=True):
+				value = get(f)
+				if value.__class__ is not str:
+					got = self._values_entry(k, rec)
+					break
+				if cache is None:
+					e = self._text_entry(k, f, value)
+				else:
+					e = cache.get(value)
+					if e is None:
+						e = self._text_entry(k, f, value)
+						if len(cache) >= _VALUE_CACHE_SIZE:
+							cache.clear()
+						cache[value] = e
+				if not e[0]:
+					continue
+				got = e if got is None else tuple([a + b for a, b in zip(got, e, strict=True)])
+			out.append(self.empty[k] if got is None else got)
+		return out
+
+	def _text_entry(self, k: int, f: str, value: str) -> tuple:
+		if not value or value.isspace():
+			return self.empty[k]
+		vals = self.rules.field_values(self.ready[k], f, (value,))
+		return self._entry(k, [(f, part, norm, note) for part, norm, note in vals])
+
+	def _values_entry(self, k: int, rec: Mapping[str, Any]) -> tuple:
+		vals = self.rules.prepare_values(rec, self.ready[k])
+		return self._entry(k, [(v.field, v.raw, v.norm, v.note) for v in vals])
+
+	def _entry(self, k: int, vals: list[tuple]) -> tuple:
+		if not vals:
+			return self.empty[k]
+		pack, hash = self.packs[k], self.hash
+		norms = tuple([v[2] for v in vals] if pack is None else [pack(v[2]) for v in vals])
+		values = tuple([(f, raw, n, note) for (f, raw, _, note), n in zip(vals, norms, strict=True)])
+		out = [norms, values]
+		for threshold, ns, keys in self.specs[k]:
+			hs = [hash(key) for v in vals for key in keys(v[2], threshold)]
+			if ns is not None:
+				hs = [hash((ns, h)) for h in hs]
+			out.append(array("q", hs).tobytes())
+		return tuple(out)
+
+
+def _compiled(rules: RuleSet, hash: Callable[[Any], int]) -> _Compiled:
+	got = rules._key_cache.get(hash)
+	if got is None:
+		got = rules._key_cache[hash] = _Compiled(rules, hash)
+	return got
 
 
 def _key_task(task: tuple[int, int] | list[list[str]]) -> tuple:
