@@ -247,22 +247,78 @@ class _Compiled:
 		self.ready = ready
 		self.packs = [getattr(COMPARATORS[sig[1]], "pack", None) for sig in ready]
 		self.empty = [((), ()) + (b"",) * len(x) for x in specs]
-		# per signature: (fields, per field its cache or None, values by RuleSet.prepare_values only)
-		self.sigs = []
-		for sig in ready:
+		# per signature of one field: (its position, the field, its cache or None, how the field's text becomes
+		# an entry); then those of several fields, as (position, fields, caches, text -> entry); and those of a
+		# type whose values of a record are one set (``merge_values``), as positions
+		self.singles, self.groups, self.wholes = [], [], []
+		for k, sig in enumerate(ready):
 			cmp = COMPARATORS[sig[1]]
-			whole = getattr(cmp, "merge_values", None) is not None
-			cached = sig[1] in TEXT_TYPES and not whole
-			self.sigs.append((sig[0], [{} if cached else None for _ in sig[0]], whole))
+			if getattr(cmp, "merge_values", None) is not None:
+				self.wholes.append(k)
+				continue
+			caches = [{} if sig[1] in TEXT_TYPES else None for _ in sig[0]]
+			if len(sig[0]) == 1:
+				self.singles.append((k, sig[0][0], caches[0], self._text_entry_fn(k)))
+			else:
+				self.groups.append((k, sig[0], caches, self._text_entry_fn(k)))
+
+	def _text_entry_fn(self, k: int) -> Callable[[str, str], tuple]:
+		"""field, the field's text -> its entry for signature k: ``RuleSet.field_values`` of the text, in one
+		step for a type that does not split a text into several values."""
+		rules, sig, empty, entry = self.rules, self.ready[k], self.empty[k], self._entry
+		cmp = COMPARATORS[sig[1]]
+		if type(cmp).split is not Comparator.split:
+
+			def several(f: str, value: str) -> tuple:
+				if not value or value.isspace():
+					return empty
+				return entry(
+					k, [(f, part, norm, note) for part, norm, note in rules.field_values(sig, f, (value,))]
+				)
+
+			return several
+		prepare, region, check = cmp.prepare, rules.default_region, rules._checks[sig]
+		pack, hash, specs = self.packs[k], self.hash, self.specs[k]
+
+		def one(f: str, value: str) -> tuple:
+			if not value or value.isspace():
+				return empty
+			prepared = prepare(value, region)
+			if prepared is None:
+				return empty
+			norm, note = prepared
+			if check is not None and check(f, value, norm) is not None:
+				return empty
+			stored = norm if pack is None else pack(norm)
+			out = [(stored,), ((f, value, stored, note),)]
+			for threshold, ns, keys in specs:
+				if ns is None:
+					out.append(array("q", map(hash, keys(norm, threshold))).tobytes())
+				else:
+					out.append(array("q", [hash((ns, hash(x))) for x in keys(norm, threshold)]).tobytes())
+			return tuple(out)
+
+		return one
 
 	def entries(self, rec: Mapping[str, Any]) -> list[tuple]:
 		"""The record's entry of each ready signature."""
-		out = []
+		out = self.empty.copy()
 		get = rec.get
-		for k, (fields, caches, whole) in enumerate(self.sigs):
-			if whole:
-				out.append(self._values_entry(k, rec))
-				continue
+		for k, f, cache, text_entry in self.singles:
+			value = get(f)
+			if value.__class__ is not str:
+				out[k] = self._values_entry(k, rec)
+			elif cache is None:
+				out[k] = text_entry(f, value)
+			else:
+				e = cache.get(value)
+				if e is None:
+					e = text_entry(f, value)
+					if len(cache) >= _VALUE_CACHE_SIZE:
+						cache.clear()
+					cache[value] = e
+				out[k] = e
+		for k, fields, caches, text_entry in self.groups:
 			got = None
 			for f, cache in zip(fields, caches, strict=True):
 				value = get(f)
@@ -270,25 +326,21 @@ class _Compiled:
 					got = self._values_entry(k, rec)
 					break
 				if cache is None:
-					e = self._text_entry(k, f, value)
+					e = text_entry(f, value)
 				else:
 					e = cache.get(value)
 					if e is None:
-						e = self._text_entry(k, f, value)
+						e = text_entry(f, value)
 						if len(cache) >= _VALUE_CACHE_SIZE:
 							cache.clear()
 						cache[value] = e
-				if not e[0]:
-					continue
-				got = e if got is None else tuple([a + b for a, b in zip(got, e, strict=True)])
-			out.append(self.empty[k] if got is None else got)
+				if e[0]:
+					got = e if got is None else tuple([a + b for a, b in zip(got, e, strict=True)])
+			if got is not None:
+				out[k] = got
+		for k in self.wholes:
+			out[k] = self._values_entry(k, rec)
 		return out
-
-	def _text_entry(self, k: int, f: str, value: str) -> tuple:
-		if not value or value.isspace():
-			return self.empty[k]
-		vals = self.rules.field_values(self.ready[k], f, (value,))
-		return self._entry(k, [(f, part, norm, note) for part, norm, note in vals])
 
 	def _values_entry(self, k: int, rec: Mapping[str, Any]) -> tuple:
 		vals = self.rules.prepare_values(rec, self.ready[k])
