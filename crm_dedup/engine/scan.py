@@ -393,11 +393,26 @@ def _compiled(rules: RuleSet, hash: Callable[[Any], int]) -> _Compiled:
 def _key_task(task: tuple[int, int] | list[list[str]]) -> tuple:
 	"""In a worker (or this process): ``_key_records`` of records start..stop of the inherited list, or of a
 	chunk of streamed rows (made into dicts of the rule fields here, not in the reading process)."""
-	rules, items, positions = _WORK
+	rules, items, positions = _WORK[:3]
 	if items is not None:
 		start, stop = task
 		return _key_records(rules, [items[n][1] for n in range(start, stop)], False)
 	return _key_records(rules, [{f: row[k] for f, k in positions} for row in task], True)
+
+
+def _key_block(task: tuple[bytes, bool]) -> tuple | None:
+	"""In a worker: a block of the file's bytes (``RowFile``) made into rows and keyed: (the ids as
+	``joined`` UTF-8, their ``hash()``es, the number of rows, ``_key_records``' result), or None where the
+	block cannot be read as the file's own chunks would read it."""
+	rules, _, positions, file = _WORK
+	got = file.rows(*task)
+	if got is None:
+		return None
+	ids, rows = got
+	id_hashes = np.fromiter(map(hash, ids), dtype=np.int64, count=len(ids))
+	encoded = joined([s.encode("utf-8", "surrogatepass") for s in ids])
+	keyed = _key_records(rules, [{f: row[k] for f, k in positions} for row in rows], True)
+	return encoded, id_hashes, len(rows), keyed
 
 
 def _workers(requested: int | None, count: int) -> int:
@@ -554,15 +569,20 @@ def _tasks(source, chunk: int) -> Iterator[tuple[list[str], tuple[int, int] | li
 
 def _bucket(rules: RuleSet, source, n_workers: int, progress: Progress | None, total: int | None) -> _Keyed:
 	"""Step 1: every record's keys and values (``_key_records``), in forked workers for large inputs, into
-	compact stores. Workers get a chunk's rows (or its bounds into the inherited list) and send back arrays
-	and byte buffers; no Python object per record is kept in this process."""
+	compact stores. Workers get a chunk's rows (or its bounds into the inherited list, or a block of the
+	file's bytes, ``_bucket_blocks``) and send back arrays and byte buffers; no Python object per record is
+	kept in this process."""
 	global _WORK
 	n_rules = len(rules.rules)
-	keyed = _Keyed(StrArray(), BlobArray(), Spill(), KeySink(n_rules), 0)
 	positions = None
 	if isinstance(source, RowStream):
 		col = {h: k for k, h in enumerate(source.header)}
 		positions = tuple((f, col[f]) for f in sorted(rules.fields) if f in col)
+		if n_workers > 1 and source.file is not None:
+			keyed = _bucket_blocks(rules, source, positions, n_workers, progress, total)
+			if keyed is not None:
+				return keyed
+	keyed = _Keyed(StrArray(), BlobArray(), Spill(), KeySink(n_rules), 0)
 	_WORK = (rules, None if positions is not None else source, positions)
 
 	def absorb(ids: list[str], got: tuple) -> None:
@@ -596,16 +616,121 @@ def _bucket(rules: RuleSet, source, n_workers: int, progress: Progress | None, t
 	return keyed
 
 
-def _absorb(keyed: _Keyed, ids: list[str], got: tuple, progress: Progress | None, total: int | None) -> None:
-	"""Appends one keyed chunk (``_key_records``' result for the records ``ids``) to the scan's stores."""
-	start = len(keyed.ids)
+_BLOCK = 1 << 19  # bytes of the file a worker reads at once (~4,000 rows of customers)
+
+
+def _blocks(path: str, size: int) -> Iterator[tuple[bytes, bool]]:
+	"""The file's bytes in blocks of about ``size``, each ending at a line end outside quotes as far as an even
+	number of quote characters before it tells, else (past ``4 * size``) at its last line end. A quote inside
+	an unquoted field misleads the count; a block that ends inside a quoted field fails its reader
+	(``RowFile.rows``)."""
+	with open(path, "rb") as f:
+		rest = b""
+		first = True
+		while True:
+			data = f.read(size)
+			if not data:
+				if rest:
+					yield rest, first
+				return
+			buf = rest + data if rest else data
+			last = cut = buf.rfind(b"\n")
+			if cut < 0:  # no line ends in it yet
+				rest = buf
+				continue
+			quotes = buf.count(b'"', 0, cut + 1)
+			while cut >= 0 and quotes & 1:
+				prev = buf.rfind(b"\n", 0, cut)
+				quotes -= buf.count(b'"', prev + 1, cut + 1)
+				cut = prev
+			if (
+				cut < 0
+			):  # an odd count at every line end: a quoted field goes on, or a quote in an unquoted field
+				if len(buf) < 4 * size:
+					rest = buf
+					continue
+				cut = last
+			yield buf[: cut + 1], first
+			first = False
+			rest = buf[cut + 1 :]
+
+
+def _bucket_blocks(
+	rules: RuleSet, source: RowStream, positions: tuple, n_workers: int, progress, total
+) -> _Keyed | None:
+	"""``_bucket`` of a file whose blocks the workers read themselves (``RowFile``): this process only cuts
+	the file into blocks. When a block cannot be read so, or two rows may share an id, the file is read as
+	``source.chunks`` reads it (``RowFile.check``), which raises the error those would; None when it finds
+	none (a misleading quote count, or hashes of two ids alike): the caller reads the rows itself."""
+	global _WORK
+	file = source.file
+	keyed = _Keyed(StrArray(), BlobArray(), Spill(), KeySink(len(rules.rules)), 0)
+	_WORK = (rules, None, positions, file)
+	id_hashes: list[np.ndarray] = []
+	ok = True
+
+	def absorb(got: tuple | None) -> bool:
+		if got is None:
+			return False
+		encoded, hashes, count, result = got
+		if file.numbered:
+			start = len(keyed.ids)
+			keyed.ids.extend([str(n) for n in range(start + 1, start + count + 1)])
+		else:
+			keyed.ids.extend_joined(*encoded)
+			id_hashes.append(hashes)
+		_absorb(keyed, None, result, progress, total)
+		return True
+
+	try:
+		pending: deque = deque()
+		with multiprocessing.get_context("fork").Pool(n_workers, initializer=gc.disable) as pool:
+			for block in _blocks(file.path, _BLOCK):
+				pending.append(pool.apply_async(_key_block, (block,)))
+				while len(pending) >= _AHEAD * n_workers:
+					if not absorb(pending.popleft().get()):
+						ok = False
+						break
+				if not ok:
+					break
+			while ok and pending:
+				ok = absorb(pending.popleft().get())
+		if ok and id_hashes:
+			h = np.concatenate(id_hashes)
+			h.sort()
+			ok = not bool(np.any(h[1:] == h[:-1]))
+		if not ok:
+			file.check()  # raises the file's first error, as the rows read by chunks would
+			keyed.spill.close()
+			keyed.sink.close()
+			return None
+	except BaseException:
+		keyed.spill.close()
+		keyed.sink.close()
+		raise
+	finally:
+		_WORK = None
+	keyed.ids.freeze()
+	keyed.norms.freeze()
+	if progress:
+		progress("prepare", len(keyed.ids), len(keyed.ids))
+	return keyed
+
+
+def _absorb(
+	keyed: _Keyed, ids: list[str] | None, got: tuple, progress: Progress | None, total: int | None
+) -> None:
+	"""Appends one keyed chunk (``_key_records``' result for the records ``ids``) to the scan's stores
+	(``ids`` None: the caller has added them)."""
+	start = len(keyed.ids) if ids is not None else len(keyed.ids) - len(got[1][1])
 	keys, norms, spill = got
 	for r, (hashes, recs) in enumerate(keys):
 		if start:
 			recs = recs + start
 		keyed.sink.add(r, hashes, recs)
 		keyed.n_keys += len(hashes)
-	keyed.ids.extend(ids)
+	if ids is not None:
+		keyed.ids.extend(ids)
 	keyed.norms.extend_joined(*norms)
 	keyed.spill.extend_joined(*spill)
 	if progress:
