@@ -35,7 +35,7 @@ import numpy as np
 from .blocks import CandidateSet, KeySink, candidate_pairs
 from .check import LazyValues, key_complete
 from .match import COMPARATORS, FUZZY_TYPES, Comparator, Match
-from .rules import _VALUE_CACHE_SIZE, TEXT_TYPES, Prepared, RuleSet
+from .rules import TEXT_TYPES, Prepared, RuleSet
 from .sets import build_sets, size_distribution
 from .store import BlobArray, RowStream, Spill, StrArray, dump, joined
 
@@ -217,13 +217,16 @@ def _key_records(
 	return keyed, joined(norms_out), joined(spill_out)
 
 
+_KEY_CACHE_SIZE = 50_000  # texts a field's cache holds (then it starts afresh): ~0.4 KB each, in each worker
+
+
 class _Compiled:
 	"""The keying of ``_key_records`` compiled for one rule set and hash function: per ready signature, how a
 	record's values become its entry: (norms as ``_Judge`` reads them, the values as (field, raw, norm, note)
 	with the norm as stored, then the int64 key hashes as bytes for each (threshold, namespace) its rules'
 	blocking conditions ask for). The entry of a field's text is kept for the types whose values are a
-	function of the text (``rules.TEXT_TYPES``), up to ``_VALUE_CACHE_SIZE`` texts a field, as
-	``RuleSet.prepare_values`` keeps values."""
+	function of the text (``rules.TEXT_TYPES``), up to ``_KEY_CACHE_SIZE`` texts a field, as
+	``RuleSet.prepare_values`` keeps values, unless the field's texts hardly repeat (``_full``)."""
 
 	def __init__(self, rules: RuleSet, hash: Callable[[Any], int]) -> None:
 		self.rules = rules
@@ -251,6 +254,8 @@ class _Compiled:
 		# an entry); then those of several fields, as (position, fields, caches, text -> entry); and those of a
 		# type whose values of a record are one set (``merge_values``), as positions
 		self.singles, self.groups, self.wholes = [], [], []
+		self.records = 0  # records made into entries (a cache is looked up about once a record)
+		self.cleared: dict[int, int] = {}  # id of a cache -> ``records`` when it last started afresh
 		for k, sig in enumerate(ready):
 			cmp = COMPARATORS[sig[1]]
 			if getattr(cmp, "merge_values", None) is not None:
@@ -324,6 +329,7 @@ class _Compiled:
 
 	def entries(self, rec: Mapping[str, Any]) -> list[tuple]:
 		"""The record's entry of each ready signature."""
+		self.records += 1
 		out = self.empty.copy()
 		get = rec.get
 		for k, f, cache, text_entry in self.singles:
@@ -336,8 +342,8 @@ class _Compiled:
 				e = cache.get(value)
 				if e is None:
 					e = text_entry(f, value)
-					if len(cache) >= _VALUE_CACHE_SIZE:
-						cache.clear()
+					if len(cache) >= _KEY_CACHE_SIZE:
+						self._full(cache)
 					cache[value] = e
 				out[k] = e
 		for k, fields, caches, text_entry in self.groups:
@@ -353,8 +359,8 @@ class _Compiled:
 					e = cache.get(value)
 					if e is None:
 						e = text_entry(f, value)
-						if len(cache) >= _VALUE_CACHE_SIZE:
-							cache.clear()
+						if len(cache) >= _KEY_CACHE_SIZE:
+							self._full(cache)
 						cache[value] = e
 				if e[0]:
 					got = e if got is None else tuple([a + b for a, b in zip(got, e, strict=True)])
@@ -363,6 +369,23 @@ class _Compiled:
 		for k in self.wholes:
 			out[k] = self._values_entry(k, rec)
 		return out
+
+	def _full(self, cache: dict) -> None:
+		"""A field's cache is full: it starts afresh, or, when fewer than one look-up in five since it last
+		started was of a text it held (phone numbers, emails: nearly every text is new), it is dropped and the
+		field's texts are no longer kept."""
+		cache.clear()
+		since = self.records - self.cleared.get(id(cache), 0)
+		self.cleared[id(cache)] = self.records
+		if since >= _KEY_CACHE_SIZE * 5 // 4:
+			return
+		for n, (k, f, mine, text_entry) in enumerate(self.singles):
+			if mine is cache:
+				self.singles[n] = (k, f, None, text_entry)
+		for _, _, caches, _ in self.groups:
+			for n, mine in enumerate(caches):
+				if mine is cache:
+					caches[n] = None
 
 	def _values_entry(self, k: int, rec: Mapping[str, Any]) -> tuple:
 		vals = self.rules.prepare_values(rec, self.ready[k])
