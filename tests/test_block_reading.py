@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import multiprocessing
+import os
 
 import pytest
 from _helpers import EXAMPLES
@@ -132,3 +133,28 @@ def test_bad_bytes_and_bad_quotes_fail_as_the_serial_reading_fails(tmp_path):
 		tmp_path, data[: at - 4] + b'"a"b' + data[at - 4 :], expect_error="malformed CSV"
 	)  # a row starts "a"b
 	_same(tmp_path, data[:at] + b'"a"b' + data[at:])  # inside an unquoted field: quotes like any character
+
+
+def _task(n):
+	if n == 3:
+		raise ValueError("three")
+	if n == 4:
+		os._exit(1)  # a worker killed (out of memory, say)
+	return n * 2
+
+
+def test_workers_give_results_in_order_and_raise_what_a_task_raised():
+	with scan_module._Workers(2, _task) as workers:
+		procs = list(workers.procs)
+		for n in range(3):
+			workers.send(n)
+		assert [workers.recv() for _ in range(3)] == [0, 2, 4]
+		workers.send(3)
+		with pytest.raises(ValueError, match="three"):
+			workers.recv()
+		workers.send(1)
+		assert workers.recv() == 2  # the worker that raised goes on
+		workers.send(4)
+		with pytest.raises(RuntimeError, match="ended unexpectedly"):
+			workers.recv()
+	assert not any(p.is_alive() for p in procs)

@@ -423,12 +423,13 @@ def _key_task(task: tuple[int, int] | list[list[str]]) -> tuple:
 	return _key_records(rules, [{f: row[k] for f, k in positions} for row in task], True)
 
 
-def _key_block(task: tuple[bytes, bool]) -> tuple | None:
-	"""In a worker: a block of the file's bytes (``RowFile``) made into rows and keyed: (the ids as
-	``joined`` UTF-8, their ``hash()``es, the number of rows, ``_key_records``' result), or None where the
-	block cannot be read as the file's own chunks would read it."""
-	rules, _, positions, file = _WORK
-	got = file.rows(*task)
+def _key_block(task: tuple[int, int, bool]) -> tuple | None:
+	"""In a worker: a block of the file (``RowFile``; bytes start..stop, ``first``: it holds the header) made
+	into rows and keyed: (the ids as ``joined`` UTF-8, their ``hash()``es, the number of rows,
+	``_key_records``' result), or None where the block cannot be read as the file's own chunks would read it."""
+	rules, _, positions, file, fd = _WORK
+	start, stop, first = task
+	got = file.rows(os.pread(fd, stop - start, start), first)
 	if got is None:
 		return None
 	ids, rows = got
@@ -436,6 +437,92 @@ def _key_block(task: tuple[bytes, bool]) -> tuple | None:
 	encoded = joined([s.encode("utf-8", "surrogatepass") for s in ids])
 	keyed = _key_records(rules, [{f: row[k] for f, k in positions} for row in rows], True)
 	return encoded, id_hashes, len(rows), keyed
+
+
+class _Workers:
+	"""Forked processes that run ``fn`` on the tasks sent to them in turn, the results read back in the order
+	of the tasks. Unlike ``multiprocessing.Pool`` no thread runs in this process: the pool's worker-handler
+	thread wakes for every result waiting in its pipe, and a keyed block is megabytes (a CPU-second per
+	100,000 records). A task must be small (a few bytes: it is sent while the worker may be busy)."""
+
+	def __init__(self, n: int, fn: Callable[[Any], Any]) -> None:
+		ctx = multiprocessing.get_context("fork")
+		self.conns: list = []
+		self.procs: list = []
+		self.sent = self.got = 0
+		try:
+			for _ in range(n):
+				mine, theirs = ctx.Pipe()
+				# the worker closes its copies of this process's ends (its own, and earlier workers')
+				proc = ctx.Process(target=_serve, args=(theirs, fn, [*self.conns, mine]), daemon=True)
+				proc.start()
+				theirs.close()
+				self.conns.append(mine)
+				self.procs.append(proc)
+		except BaseException:
+			self.close()
+			raise
+
+	def send(self, task: Any) -> None:
+		self.conns[self.sent % len(self.conns)].send(task)
+		self.sent += 1
+
+	def recv(self) -> Any:
+		"""The result of the oldest task not read yet (its exception raised here)."""
+		k = self.got % len(self.conns)
+		self.got += 1
+		try:
+			ok, value = self.conns[k].recv()
+		except EOFError:
+			raise RuntimeError(f"worker process {self.procs[k].pid} ended unexpectedly") from None
+		if not ok:
+			raise value
+		return value
+
+	def close(self) -> None:
+		for conn in self.conns:
+			try:
+				conn.send(None)  # a worker waiting for a task ends
+			except OSError:
+				pass
+			conn.close()
+		for proc in self.procs:
+			proc.join(1.0)
+			if proc.is_alive():  # still busy with a task whose result is no longer read
+				proc.terminate()
+				proc.join()
+		self.conns, self.procs = [], []
+
+	def __enter__(self) -> _Workers:
+		return self
+
+	def __exit__(self, *exc: object) -> None:
+		self.close()
+
+
+def _serve(conn: Any, fn: Callable[[Any], Any], others: list) -> None:
+	"""A ``_Workers`` process: tasks in, (True, result) or (False, exception) out, until None comes or the
+	pipe closes."""
+	gc.disable()
+	for other in others:
+		other.close()
+	while True:
+		try:
+			task = conn.recv()
+		except (EOFError, OSError):
+			return
+		if task is None:
+			return
+		try:
+			reply = (True, fn(task))
+		except BaseException as e:  # the caller raises it
+			reply = (False, e)
+		try:
+			conn.send(reply)
+		except (BrokenPipeError, OSError):
+			return
+		except Exception as e:  # an exception that does not pickle
+			conn.send((False, RuntimeError(f"{type(e).__name__}: {e}")))
 
 
 def _workers(requested: int | None, count: int) -> int:
@@ -642,19 +729,19 @@ def _bucket(rules: RuleSet, source, n_workers: int, progress: Progress | None, t
 _BLOCK = 1 << 19  # bytes of the file a worker reads at once (~4,000 rows of customers)
 
 
-def _blocks(path: str, size: int) -> Iterator[tuple[bytes, bool]]:
-	"""The file's bytes in blocks of about ``size``, each ending at a line end outside quotes as far as an even
-	number of quote characters before it tells, else (past ``4 * size``) at its last line end. A quote inside
-	an unquoted field misleads the count; a block that ends inside a quoted field fails its reader
-	(``RowFile.rows``)."""
+def _blocks(path: str, size: int) -> Iterator[tuple[int, int, bool]]:
+	"""The file in blocks of about ``size`` bytes, as (start, stop, the first block), each ending at a line end
+	outside quotes as far as an even number of quote characters before it tells, else (past ``4 * size``)
+	at its last line end. A quote inside an unquoted field misleads the count; a block that ends inside a
+	quoted field fails its reader (``RowFile.rows``)."""
 	with open(path, "rb") as f:
 		rest = b""
-		first = True
+		start = 0
 		while True:
 			data = f.read(size)
 			if not data:
 				if rest:
-					yield rest, first
+					yield start, start + len(rest), start == 0
 				return
 			buf = rest + data if rest else data
 			last = cut = buf.rfind(b"\n")
@@ -666,15 +753,14 @@ def _blocks(path: str, size: int) -> Iterator[tuple[bytes, bool]]:
 				prev = buf.rfind(b"\n", 0, cut)
 				quotes -= buf.count(b'"', prev + 1, cut + 1)
 				cut = prev
-			if (
-				cut < 0
-			):  # an odd count at every line end: a quoted field goes on, or a quote in an unquoted field
+			if cut < 0:
+				# an odd count at every line end: a quoted field goes on, or a quote in an unquoted field
 				if len(buf) < 4 * size:
 					rest = buf
 					continue
 				cut = last
-			yield buf[: cut + 1], first
-			first = False
+			yield start, start + cut + 1, start == 0
+			start += cut + 1
 			rest = buf[cut + 1 :]
 
 
@@ -688,7 +774,6 @@ def _bucket_blocks(
 	global _WORK
 	file = source.file
 	keyed = _Keyed(StrArray(), BlobArray(), Spill(), KeySink(len(rules.rules)), 0)
-	_WORK = (rules, None, positions, file)
 	id_hashes: list[np.ndarray] = []
 	ok = True
 
@@ -706,18 +791,21 @@ def _bucket_blocks(
 		return True
 
 	try:
-		pending: deque = deque()
-		with multiprocessing.get_context("fork").Pool(n_workers, initializer=gc.disable) as pool:
-			for block in _blocks(file.path, _BLOCK):
-				pending.append(pool.apply_async(_key_block, (block,)))
-				while len(pending) >= _AHEAD * n_workers:
-					if not absorb(pending.popleft().get()):
-						ok = False
-						break
-				if not ok:
-					break
-			while ok and pending:
-				ok = absorb(pending.popleft().get())
+		with open(file.path, "rb") as f:
+			_WORK = (rules, None, positions, file, f.fileno())
+			with _Workers(n_workers, _key_block) as workers:
+				pending = 0
+				for block in _blocks(file.path, _BLOCK):
+					workers.send(block)
+					pending += 1
+					if pending >= _AHEAD * n_workers:
+						pending -= 1
+						if not absorb(workers.recv()):
+							ok = False
+							break
+				while ok and pending:
+					pending -= 1
+					ok = absorb(workers.recv())
 		if ok and id_hashes:
 			h = np.concatenate(id_hashes)
 			h.sort()
