@@ -702,6 +702,16 @@ def _bucket(rules: RuleSet, source, n_workers: int, progress: Progress | None, t
 		if n_workers <= 1:
 			for ids, task in _tasks(source, _CHUNK):
 				absorb(ids, _key_task(task))
+		elif positions is None:  # tasks are bounds into the inherited list: small enough for _Workers
+			pending: deque = deque()
+			with _Workers(n_workers, _key_task) as workers:
+				for ids, task in _tasks(source, _CHUNK):
+					workers.send(task)
+					pending.append(ids)
+					while len(pending) >= _AHEAD * n_workers:
+						absorb(pending.popleft(), workers.recv())
+				while pending:
+					absorb(pending.popleft(), workers.recv())
 		else:
 			pending: deque = deque()
 			with multiprocessing.get_context("fork").Pool(n_workers, initializer=gc.disable) as pool:
