@@ -18,6 +18,7 @@ import argparse
 import csv
 import gc
 import hashlib
+import io
 import json
 import os
 import sqlite3
@@ -38,6 +39,7 @@ from crm_dedup.engine import (
 	KEY_VERSION,
 	DedupError,
 	InputError,
+	RowFile,
 	RowStream,
 	RuleError,
 	RuleSet,
@@ -246,7 +248,48 @@ def stream_csv(path: str, id_column: str | None, rules: RuleSet) -> RowStream:
 		finally:
 			f.close()
 
-	return RowStream(header, chunks(), max(0, lines - 1))
+	id_pos = header.index(id_column) if id_column is not None else None
+
+	def check() -> None:
+		for _ in stream_csv(path, id_column, rules).chunks:
+			pass
+
+	def rows(block: bytes, first: bool) -> tuple[list[str], list[list[str]]] | None:
+		return _block_rows(block, first, len(header), id_pos)
+
+	file = RowFile(path, rows, check, numbered=id_pos is None)
+	return RowStream(header, chunks(), max(0, lines - 1), file)
+
+
+def _block_rows(
+	block: bytes, first: bool, n_fields: int, id_pos: int | None
+) -> tuple[list[str], list[list[str]]] | None:
+	"""``RowFile.rows`` of a CSV file: (ids, rows) of the data rows of a block of its bytes cut at a line end
+	(the first block holds the header), as ``stream_csv``'s chunks give them; None where they would fail
+	(not UTF-8, malformed, a row with the wrong number of fields or an empty id) or the block may end inside
+	a quoted field (the strict reader fails there: a block never ends mid-row unnoticed)."""
+	try:
+		reader = csv.reader(
+			io.StringIO(block.decode("utf-8-sig" if first else "utf-8"), newline=""), strict=True
+		)
+		if first:
+			next(reader, None)  # the header, checked by stream_csv
+		ids: list[str] = []
+		rows: list[list[str]] = []
+		for row in reader:
+			if not row or (len(row) == 1 and not row[0].strip()):
+				continue
+			if len(row) != n_fields:
+				return None
+			if id_pos is not None:
+				rid = row[id_pos].strip()
+				if not rid:
+					return None
+				ids.append(rid)
+			rows.append(row)
+	except (UnicodeDecodeError, csv.Error):
+		return None
+	return ids, rows
 
 
 def records_of(path: str, id_column: str | None, rules: RuleSet, wanted: set[str]) -> dict[str, dict]:

@@ -107,7 +107,12 @@ def test_streamed_csv_in_worker_processes_equals_the_reference(data, expected, t
 	monkeypatch.setattr(blocks, "PAIR_BUDGET", 2000)  # candidate pairs merged and judged in several runs
 	path = tmp_path / "c.csv"
 	path.write_text(data[0], encoding="utf-8")
+	monkeypatch.setattr(scan_module, "_BLOCK", 20_000)  # workers read the file in ~200-row blocks
 	stream = cli.stream_csv(str(path), "id", RULES)
+	assert _got(scan_records(RULES, stream, workers=2)) == expected
+	# rows streamed from elsewhere (no file the workers could read): the rows themselves go to the workers
+	stream = cli.stream_csv(str(path), "id", RULES)
+	stream.file = None
 	assert _got(scan_records(RULES, stream, workers=2)) == expected
 	# and the command end to end: the files it writes hold the same pairs and clusters
 	pairs_csv, clusters_csv = tmp_path / "p.csv", tmp_path / "k.csv"

@@ -19,7 +19,7 @@ from .scan import ScanResult, UnionFind, iter_keys, key_chunk, scan_keyed, scan_
 from .sets import DEFAULT_SET_THRESHOLD, build_sets, is_strong, possible_pairs, size_distribution
 from .smart import MODEL_FORMAT, SmartMatch, SmartModel, SmartRule, waterfall_text
 from .smart_train import scan_all, smart_scan, train_smart
-from .store import RowStream, StrArray
+from .store import RowFile, RowStream, StrArray
 
 __all__ = [
 	"BUILTIN_DIGEST",
@@ -37,6 +37,7 @@ __all__ = [
 	"Placeholders",
 	"Rule",
 	"RuleError",
+	"RowFile",
 	"RowStream",
 	"RuleSet",
 	"SQLiteIndex",

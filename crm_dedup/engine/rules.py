@@ -62,6 +62,9 @@ ACTIONS = ("block", "warn", "log")
 # process), so ``RuleSet.prepare_values`` keeps them per distinct text, up to this many texts a signature.
 _CACHED_TYPES = frozenset({"exact", "normalized", "person_name", "email", "id_code", "fuzzy"})
 _VALUE_CACHE_SIZE = 100_000
+# Types whose values of one field are a function of the field's text (and the rules): a scan's keying keeps
+# them per distinct text of each field (``RuleSet.field_values``), several fields (phones) too.
+TEXT_TYPES = _CACHED_TYPES | {"phone"}
 UNBLOCKABLE = frozenset({"date_within"})  # match types without blocking keys
 BLANKS = ("fail", "ignore")
 Record = Mapping[str, Any]
@@ -253,6 +256,8 @@ class RuleSet:
 	_checks: dict[tuple, Check | None] = field(default_factory=dict, repr=False, compare=False)
 	# per single-field signature of a type whose prepared values depend on the raw value alone: raw -> values
 	_value_cache: dict[tuple, dict] = field(default_factory=dict, repr=False, compare=False)
+	# what a scan's keying compiles of the rules, per hash function (``scan._compiled``), with its caches
+	_key_cache: dict = field(default_factory=dict, repr=False, compare=False)
 
 	def __post_init__(self) -> None:
 		if self.placeholders is None:
@@ -387,13 +392,9 @@ class RuleSet:
 		return self._prepare_values(record, signature)
 
 	def _prepare_values(self, record: Record, signature: tuple) -> list[Value]:
-		cond = self._signatures[signature]
-		cmp = COMPARATORS[cond.match]
-		check = self._checks[signature]
-		region = self.default_region
+		cmp = COMPARATORS[signature[1]]
 		out: list[Value] = []
-		seen = set()
-		for f in cond.fields:
+		for f in signature[0]:
 			value = record.get(f)
 			if value.__class__ is str:  # the common case, as raw_values would give it
 				if not value or value.isspace():
@@ -401,22 +402,35 @@ class RuleSet:
 				raws = (value,)
 			else:
 				raws = raw_values(value)
-			for raw in raws:
-				for part in cmp.split(raw):
-					prepared = cmp.prepare(part, region)
-					if prepared is None:
-						continue
-					norm, note = prepared
-					if check is not None and check(f, part, norm) is not None:
-						continue
-					if (f, norm) in seen:
-						continue
-					seen.add((f, norm))
-					out.append(Value(f, part, norm, note))
+			out += [Value(f, part, norm, note) for part, norm, note in self.field_values(signature, f, raws)]
 		if (
 			getattr(cmp, "merge_values", None) is not None
 		):  # set_overlap: all values of the record are one set
 			out = cmp.merge_values(out)
+		return out
+
+	def field_values(self, signature: tuple, f: str, raws: Iterable[str]) -> list[tuple[str, Any, str]]:
+		"""(part, norm, note) of each prepared value of field ``f`` of a signature, given the field's
+		non-blank raw values (``raw_values``), in ``prepare_values``' order, repeated norms and placeholders
+		left out; before any ``merge_values``. A function of the texts for the types in ``TEXT_TYPES``."""
+		cmp = COMPARATORS[signature[1]]
+		split, prepare = cmp.split, cmp.prepare
+		check = self._checks[signature]
+		region = self.default_region
+		out = []
+		seen = set()
+		for raw in raws:
+			for part in split(raw):
+				prepared = prepare(part, region)
+				if prepared is None:
+					continue
+				norm, note = prepared
+				if check is not None and check(f, part, norm) is not None:
+					continue
+				if norm in seen:
+					continue
+				seen.add(norm)
+				out.append((part, norm, note))
 		return out
 
 	def placeholder_reason(self, field: str, raw: Any) -> str | None:

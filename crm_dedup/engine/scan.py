@@ -23,6 +23,7 @@ import hashlib
 import multiprocessing
 import os
 import pickle
+from array import array
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -34,7 +35,7 @@ import numpy as np
 from .blocks import CandidateSet, KeySink, candidate_pairs
 from .check import LazyValues, key_complete
 from .match import COMPARATORS, FUZZY_TYPES, Comparator, Match
-from .rules import Prepared, RuleSet
+from .rules import TEXT_TYPES, Prepared, RuleSet
 from .sets import build_sets, size_distribution
 from .store import BlobArray, RowStream, Spill, StrArray, dump, joined
 
@@ -175,50 +176,353 @@ def _key_records(
 	  plain data (``Comparator.pack``: marshal, not pickle; ``_Judge`` unpacks them);
 	- the ready values in full, with the record itself when ``keep`` (the rule fields of a streamed row), one
 	  ``store.dump`` a record (only the records some pair reaches ``compare_rule`` with read them back).
+
+	What ``_hashed_keys`` and ``RuleSet.prepare_values`` give, from the rules compiled once (``_compiled``).
 	"""
-	plan = key_plan(rules)
-	ready = ready_signatures(rules)
-	packs = [getattr(COMPARATORS[sig[1]], "pack", None) for sig in ready]
-	n_rules = len(plan)
-	hashes: list[list[int]] = [[] for _ in range(n_rules)]
+	plan = _compiled(rules, hash)
+	entries = plan.entries
+	n_rules = len(plan.rule_parts)
+	bufs = [bytearray() for _ in range(n_rules)]
 	counts: list[list[int]] = [[] for _ in range(n_rules)]
+	plain, others = [], []
+	for r, (scoped, parts) in enumerate(plan.rule_parts):
+		if scoped is None and len(parts) == 1:  # the rule's hashes are one part of one entry
+			plain.append((bufs[r], counts[r].append, *parts[0]))
+		else:
+			others.append((bufs[r], counts[r].append, scoped, parts))
 	norms_out: list[bytes] = []
 	spill_out: list[bytes] = []
+	add_norms, add_spill = norms_out.append, spill_out.append
 	for rec in records:
-		values = LazyValues(rules, rec)
-		keys = _hashed_keys(plan, values, hash)
-		for r in range(n_rules):
-			k = keys[r]
-			hashes[r].extend(k)
-			counts[r].append(len(k))
-		vals = [values[sig] for sig in ready]
-		norms = tuple(
-			[
-				tuple([v.norm for v in vs] if pack is None else [pack(v.norm) for v in vs])
-				for vs, pack in zip(vals, packs, strict=True)
-			]
-		)
-		norms_out.append(dump(norms))
-		packed = tuple(
-			[
-				tuple([(v.field, v.raw, n, v.note) for v, n in zip(vs, ns, strict=True)])
-				for vs, ns in zip(vals, norms, strict=True)
-			]
-		)
-		spill_out.append(dump((packed, rec if keep else None)))
+		ents = entries(rec)
+		for buf, count, k, s in plain:
+			h = ents[k][s]
+			buf += h
+			count(len(h) >> 3)
+		for buf, count, scoped, parts in others:
+			h = b"".join([ents[k][s] for k, s in parts])
+			if scoped is not None and h:
+				scope = hash(scoped.scope_of(rec))
+				h = array("q", [hash((scope, x)) for x in array("q", h)]).tobytes()
+			buf += h
+			count(len(h) >> 3)
+		norms = tuple([e[0] for e in ents])
+		add_norms(dump(norms))
+		add_spill(dump((tuple([e[1] for e in ents]), rec if keep else None)))
 	positions = np.arange(len(records), dtype=np.int32)
-	keyed = [(np.array(hashes[r], dtype=np.int64), np.repeat(positions, counts[r])) for r in range(n_rules)]
+	keyed = [
+		(np.frombuffer(bytes(bufs[r]), dtype=np.int64), np.repeat(positions, counts[r]))
+		for r in range(n_rules)
+	]
 	return keyed, joined(norms_out), joined(spill_out)
+
+
+_KEY_CACHE_SIZE = 50_000  # texts a field's cache holds (then it starts afresh): ~0.4 KB each, in each worker
+
+
+class _Compiled:
+	"""The keying of ``_key_records`` compiled for one rule set and hash function: per ready signature, how a
+	record's values become its entry: (norms as ``_Judge`` reads them, the values as (field, raw, norm, note)
+	with the norm as stored, then the int64 key hashes as bytes for each (threshold, namespace) its rules'
+	blocking conditions ask for). The entry of a field's text is kept for the types whose values are a
+	function of the text (``rules.TEXT_TYPES``), up to ``_KEY_CACHE_SIZE`` texts a field, as
+	``RuleSet.prepare_values`` keeps values, unless the field's texts hardly repeat (``_full``)."""
+
+	def __init__(self, rules: RuleSet, hash: Callable[[Any], int]) -> None:
+		self.rules = rules
+		self.hash = hash
+		ready = ready_signatures(rules)
+		sig_pos = {sig: k for k, sig in enumerate(ready)}
+		specs: list[list[tuple]] = [[] for _ in ready]  # per signature: (threshold, namespace, keys fn)
+		rule_parts = []
+		for scoped, conds in key_plan(rules):
+			parts = []
+			for ns, sig, threshold, keys in conds:
+				k = sig_pos[sig]
+				mine = [(t, n) for t, n, _ in specs[k]]
+				if (threshold, ns) not in mine:
+					specs[k].append((threshold, ns, keys))
+					mine.append((threshold, ns))
+				parts.append((k, 2 + mine.index((threshold, ns))))
+			rule_parts.append((scoped, tuple(parts)))
+		self.rule_parts = tuple(rule_parts)
+		self.specs = [tuple(x) for x in specs]
+		self.ready = ready
+		self.packs = [getattr(COMPARATORS[sig[1]], "pack", None) for sig in ready]
+		self.empty = [((), ()) + (b"",) * len(x) for x in specs]
+		# per signature of one field: (its position, the field, its cache or None, how the field's text becomes
+		# an entry); then those of several fields, as (position, fields, caches, text -> entry); and those of a
+		# type whose values of a record are one set (``merge_values``), as positions
+		self.singles, self.groups, self.wholes = [], [], []
+		self.records = 0  # records made into entries (a cache is looked up about once a record)
+		self.cleared: dict[int, int] = {}  # id of a cache -> ``records`` when it last started afresh
+		for k, sig in enumerate(ready):
+			cmp = COMPARATORS[sig[1]]
+			if getattr(cmp, "merge_values", None) is not None:
+				self.wholes.append(k)
+				continue
+			caches = [{} if sig[1] in TEXT_TYPES else None for _ in sig[0]]
+			if len(sig[0]) == 1:
+				self.singles.append((k, sig[0][0], caches[0], self._text_entry_fn(k)))
+			else:
+				self.groups.append((k, sig[0], caches, self._text_entry_fn(k)))
+
+	def _text_entry_fn(self, k: int) -> Callable[[str, str], tuple]:
+		"""field, the field's text -> its entry for signature k: the values ``RuleSet.field_values`` gives for
+		the text (the same steps, inlined: a scan runs them for every field of every record; tests/test_keying.py
+		holds the two to the same result), with a shorter path for a type that does not split a text."""
+		rules, sig, empty = self.rules, self.ready[k], self.empty[k]
+		cmp = COMPARATORS[sig[1]]
+		split, prepare, region, check = cmp.split, cmp.prepare, rules.default_region, rules._checks[sig]
+		pack, hash, specs = self.packs[k], self.hash, self.specs[k]
+
+		def several(f: str, value: str) -> tuple:
+			if not value or value.isspace():
+				return empty
+			norms, stored, values, seen = [], [], [], set()
+			for part in split(value):
+				prepared = prepare(part, region)
+				if prepared is None:
+					continue
+				norm, note = prepared
+				if check is not None and check(f, part, norm) is not None:
+					continue
+				if norm in seen:
+					continue
+				seen.add(norm)
+				norms.append(norm)
+				n = norm if pack is None else pack(norm)
+				stored.append(n)
+				values.append((f, part, n, note))
+			if not norms:
+				return empty
+			out = [tuple(stored), tuple(values)]
+			for threshold, ns, keys in specs:
+				hs = [hash(x) for norm in norms for x in keys(norm, threshold)]
+				if ns is not None:
+					hs = [hash((ns, h)) for h in hs]
+				out.append(array("q", hs).tobytes())
+			return tuple(out)
+
+		if type(cmp).split is not Comparator.split:
+			return several
+
+		def one(f: str, value: str) -> tuple:
+			if not value or value.isspace():
+				return empty
+			prepared = prepare(value, region)
+			if prepared is None:
+				return empty
+			norm, note = prepared
+			if check is not None and check(f, value, norm) is not None:
+				return empty
+			stored = norm if pack is None else pack(norm)
+			out = [(stored,), ((f, value, stored, note),)]
+			for threshold, ns, keys in specs:
+				if ns is None:
+					out.append(array("q", map(hash, keys(norm, threshold))).tobytes())
+				else:
+					out.append(array("q", [hash((ns, hash(x))) for x in keys(norm, threshold)]).tobytes())
+			return tuple(out)
+
+		return one
+
+	def entries(self, rec: Mapping[str, Any]) -> list[tuple]:
+		"""The record's entry of each ready signature."""
+		self.records += 1
+		out = self.empty.copy()
+		get = rec.get
+		for k, f, cache, text_entry in self.singles:
+			value = get(f)
+			if value.__class__ is not str:
+				out[k] = self._values_entry(k, rec)
+			elif cache is None:
+				out[k] = text_entry(f, value)
+			else:
+				e = cache.get(value)
+				if e is None:
+					e = text_entry(f, value)
+					if len(cache) >= _KEY_CACHE_SIZE:
+						self._full(cache)
+					cache[value] = e
+				out[k] = e
+		for k, fields, caches, text_entry in self.groups:
+			got = None
+			for f, cache in zip(fields, caches, strict=True):
+				value = get(f)
+				if value.__class__ is not str:
+					got = self._values_entry(k, rec)
+					break
+				if cache is None:
+					e = text_entry(f, value)
+				else:
+					e = cache.get(value)
+					if e is None:
+						e = text_entry(f, value)
+						if len(cache) >= _KEY_CACHE_SIZE:
+							self._full(cache)
+						cache[value] = e
+				if e[0]:
+					got = e if got is None else tuple([a + b for a, b in zip(got, e, strict=True)])
+			if got is not None:
+				out[k] = got
+		for k in self.wholes:
+			out[k] = self._values_entry(k, rec)
+		return out
+
+	def _full(self, cache: dict) -> None:
+		"""A field's cache is full: it starts afresh, or, when fewer than one look-up in five since it last
+		started was of a text it held (phone numbers, emails: nearly every text is new), it is dropped and the
+		field's texts are no longer kept."""
+		cache.clear()
+		since = self.records - self.cleared.get(id(cache), 0)
+		self.cleared[id(cache)] = self.records
+		if since >= _KEY_CACHE_SIZE * 5 // 4:
+			return
+		for n, (k, f, mine, text_entry) in enumerate(self.singles):
+			if mine is cache:
+				self.singles[n] = (k, f, None, text_entry)
+		for _, _, caches, _ in self.groups:
+			for n, mine in enumerate(caches):
+				if mine is cache:
+					caches[n] = None
+
+	def _values_entry(self, k: int, rec: Mapping[str, Any]) -> tuple:
+		vals = self.rules.prepare_values(rec, self.ready[k])
+		return self._entry(k, [(v.field, v.raw, v.norm, v.note) for v in vals])
+
+	def _entry(self, k: int, vals: list[tuple]) -> tuple:
+		if not vals:
+			return self.empty[k]
+		pack, hash = self.packs[k], self.hash
+		norms = tuple([v[2] for v in vals] if pack is None else [pack(v[2]) for v in vals])
+		values = tuple([(f, raw, n, note) for (f, raw, _, note), n in zip(vals, norms, strict=True)])
+		out = [norms, values]
+		for threshold, ns, keys in self.specs[k]:
+			hs = [hash(key) for v in vals for key in keys(v[2], threshold)]
+			if ns is not None:
+				hs = [hash((ns, h)) for h in hs]
+			out.append(array("q", hs).tobytes())
+		return tuple(out)
+
+
+def _compiled(rules: RuleSet, hash: Callable[[Any], int]) -> _Compiled:
+	got = rules._key_cache.get(hash)
+	if got is None:
+		got = rules._key_cache[hash] = _Compiled(rules, hash)
+	return got
 
 
 def _key_task(task: tuple[int, int] | list[list[str]]) -> tuple:
 	"""In a worker (or this process): ``_key_records`` of records start..stop of the inherited list, or of a
 	chunk of streamed rows (made into dicts of the rule fields here, not in the reading process)."""
-	rules, items, positions = _WORK
+	rules, items, positions = _WORK[:3]
 	if items is not None:
 		start, stop = task
 		return _key_records(rules, [items[n][1] for n in range(start, stop)], False)
 	return _key_records(rules, [{f: row[k] for f, k in positions} for row in task], True)
+
+
+def _key_block(task: tuple[int, int, bool]) -> tuple | None:
+	"""In a worker: a block of the file (``RowFile``; bytes start..stop, ``first``: it holds the header) made
+	into rows and keyed: (the ids as ``joined`` UTF-8, their ``hash()``es, the number of rows,
+	``_key_records``' result), or None where the block cannot be read as the file's own chunks would read it."""
+	rules, _, positions, file, fd = _WORK
+	start, stop, first = task
+	got = file.rows(os.pread(fd, stop - start, start), first)
+	if got is None:
+		return None
+	ids, rows = got
+	id_hashes = np.fromiter(map(hash, ids), dtype=np.int64, count=len(ids))
+	encoded = joined([s.encode("utf-8", "surrogatepass") for s in ids])
+	keyed = _key_records(rules, [{f: row[k] for f, k in positions} for row in rows], True)
+	return encoded, id_hashes, len(rows), keyed
+
+
+class _Workers:
+	"""Forked processes that run ``fn`` on the tasks sent to them in turn, the results read back in the order
+	of the tasks. Unlike ``multiprocessing.Pool`` no thread runs in this process: the pool's worker-handler
+	thread wakes for every result waiting in its pipe, and a keyed block is megabytes (a CPU-second per
+	100,000 records). A task must be small (a few bytes: it is sent while the worker may be busy)."""
+
+	def __init__(self, n: int, fn: Callable[[Any], Any]) -> None:
+		ctx = multiprocessing.get_context("fork")
+		self.conns: list = []
+		self.procs: list = []
+		self.sent = self.got = 0
+		try:
+			for _ in range(n):
+				mine, theirs = ctx.Pipe()
+				# the worker closes its copies of this process's ends (its own, and earlier workers')
+				proc = ctx.Process(target=_serve, args=(theirs, fn, [*self.conns, mine]), daemon=True)
+				proc.start()
+				theirs.close()
+				self.conns.append(mine)
+				self.procs.append(proc)
+		except BaseException:
+			self.close()
+			raise
+
+	def send(self, task: Any) -> None:
+		self.conns[self.sent % len(self.conns)].send(task)
+		self.sent += 1
+
+	def recv(self) -> Any:
+		"""The result of the oldest task not read yet (its exception raised here)."""
+		k = self.got % len(self.conns)
+		self.got += 1
+		try:
+			ok, value = self.conns[k].recv()
+		except EOFError:
+			raise RuntimeError(f"worker process {self.procs[k].pid} ended unexpectedly") from None
+		if not ok:
+			raise value
+		return value
+
+	def close(self) -> None:
+		for conn in self.conns:
+			try:
+				conn.send(None)  # a worker waiting for a task ends
+			except OSError:
+				pass
+			conn.close()
+		for proc in self.procs:
+			proc.join(1.0)
+			if proc.is_alive():  # still busy with a task whose result is no longer read
+				proc.terminate()
+				proc.join()
+		self.conns, self.procs = [], []
+
+	def __enter__(self) -> _Workers:
+		return self
+
+	def __exit__(self, *exc: object) -> None:
+		self.close()
+
+
+def _serve(conn: Any, fn: Callable[[Any], Any], others: list) -> None:
+	"""A ``_Workers`` process: tasks in, (True, result) or (False, exception) out, until None comes or the
+	pipe closes."""
+	gc.disable()
+	for other in others:
+		other.close()
+	while True:
+		try:
+			task = conn.recv()
+		except (EOFError, OSError):
+			return
+		if task is None:
+			return
+		try:
+			reply = (True, fn(task))
+		except BaseException as e:  # the caller raises it
+			reply = (False, e)
+		try:
+			conn.send(reply)
+		except (BrokenPipeError, OSError):
+			return
+		except Exception as e:  # an exception that does not pickle
+			conn.send((False, RuntimeError(f"{type(e).__name__}: {e}")))
 
 
 def _workers(requested: int | None, count: int) -> int:
@@ -376,15 +680,20 @@ def _tasks(source, chunk: int) -> Iterator[tuple[list[str], tuple[int, int] | li
 
 def _bucket(rules: RuleSet, source, n_workers: int, progress: Progress | None, total: int | None) -> _Keyed:
 	"""Step 1: every record's keys and values (``_key_records``), in forked workers for large inputs, into
-	compact stores. Workers get a chunk's rows (or its bounds into the inherited list) and send back arrays
-	and byte buffers; no Python object per record is kept in this process."""
+	compact stores. Workers get a chunk's rows (or its bounds into the inherited list, or a block of the
+	file's bytes, ``_bucket_blocks``) and send back arrays and byte buffers; no Python object per record is
+	kept in this process."""
 	global _WORK
 	n_rules = len(rules.rules)
-	keyed = _Keyed(StrArray(), BlobArray(), Spill(), KeySink(n_rules), 0)
 	positions = None
 	if isinstance(source, RowStream):
 		col = {h: k for k, h in enumerate(source.header)}
 		positions = tuple((f, col[f]) for f in sorted(rules.fields) if f in col)
+		if n_workers > 1 and source.file is not None:
+			keyed = _bucket_blocks(rules, source, positions, n_workers, progress, total)
+			if keyed is not None:
+				return keyed
+	keyed = _Keyed(StrArray(), BlobArray(), Spill(), KeySink(n_rules), 0)
 	_WORK = (rules, None if positions is not None else source, positions)
 
 	def absorb(ids: list[str], got: tuple) -> None:
@@ -394,6 +703,16 @@ def _bucket(rules: RuleSet, source, n_workers: int, progress: Progress | None, t
 		if n_workers <= 1:
 			for ids, task in _tasks(source, _CHUNK):
 				absorb(ids, _key_task(task))
+		elif positions is None:  # tasks are bounds into the inherited list: small enough for _Workers
+			pending: deque = deque()
+			with _Workers(n_workers, _key_task) as workers:
+				for ids, task in _tasks(source, _CHUNK):
+					workers.send(task)
+					pending.append(ids)
+					while len(pending) >= _AHEAD * n_workers:
+						absorb(pending.popleft(), workers.recv())
+				while pending:
+					absorb(pending.popleft(), workers.recv())
 		else:
 			pending: deque = deque()
 			with multiprocessing.get_context("fork").Pool(n_workers, initializer=gc.disable) as pool:
@@ -418,16 +737,122 @@ def _bucket(rules: RuleSet, source, n_workers: int, progress: Progress | None, t
 	return keyed
 
 
-def _absorb(keyed: _Keyed, ids: list[str], got: tuple, progress: Progress | None, total: int | None) -> None:
-	"""Appends one keyed chunk (``_key_records``' result for the records ``ids``) to the scan's stores."""
-	start = len(keyed.ids)
+_BLOCK = 1 << 19  # bytes of the file a worker reads at once (~4,000 rows of customers)
+
+
+def _blocks(path: str, size: int) -> Iterator[tuple[int, int, bool]]:
+	"""The file in blocks of about ``size`` bytes, as (start, stop, the first block), each ending at a line end
+	outside quotes as far as an even number of quote characters before it tells, else (past ``4 * size``)
+	at its last line end. A quote inside an unquoted field misleads the count; a block that ends inside a
+	quoted field fails its reader (``RowFile.rows``)."""
+	with open(path, "rb") as f:
+		rest = b""
+		start = 0
+		while True:
+			data = f.read(size)
+			if not data:
+				if rest:
+					yield start, start + len(rest), start == 0
+				return
+			buf = rest + data if rest else data
+			last = cut = buf.rfind(b"\n")
+			if cut < 0:  # no line ends in it yet
+				rest = buf
+				continue
+			quotes = buf.count(b'"', 0, cut + 1)
+			while cut >= 0 and quotes & 1:
+				prev = buf.rfind(b"\n", 0, cut)
+				quotes -= buf.count(b'"', prev + 1, cut + 1)
+				cut = prev
+			if cut < 0:
+				# an odd count at every line end: a quoted field goes on, or a quote in an unquoted field
+				if len(buf) < 4 * size:
+					rest = buf
+					continue
+				cut = last
+			yield start, start + cut + 1, start == 0
+			start += cut + 1
+			rest = buf[cut + 1 :]
+
+
+def _bucket_blocks(
+	rules: RuleSet, source: RowStream, positions: tuple, n_workers: int, progress, total
+) -> _Keyed | None:
+	"""``_bucket`` of a file whose blocks the workers read themselves (``RowFile``): this process only cuts
+	the file into blocks. When a block cannot be read so, or two rows may share an id, the file is read as
+	``source.chunks`` reads it (``RowFile.check``), which raises the error those would; None when it finds
+	none (a misleading quote count, or hashes of two ids alike): the caller reads the rows itself."""
+	global _WORK
+	file = source.file
+	keyed = _Keyed(StrArray(), BlobArray(), Spill(), KeySink(len(rules.rules)), 0)
+	id_hashes: list[np.ndarray] = []
+	ok = True
+
+	def absorb(got: tuple | None) -> bool:
+		if got is None:
+			return False
+		encoded, hashes, count, result = got
+		if file.numbered:
+			start = len(keyed.ids)
+			keyed.ids.extend([str(n) for n in range(start + 1, start + count + 1)])
+		else:
+			keyed.ids.extend_joined(*encoded)
+			id_hashes.append(hashes)
+		_absorb(keyed, None, result, progress, total)
+		return True
+
+	try:
+		with open(file.path, "rb") as f:
+			_WORK = (rules, None, positions, file, f.fileno())
+			with _Workers(n_workers, _key_block) as workers:
+				pending = 0
+				for block in _blocks(file.path, _BLOCK):
+					workers.send(block)
+					pending += 1
+					if pending >= _AHEAD * n_workers:
+						pending -= 1
+						if not absorb(workers.recv()):
+							ok = False
+							break
+				while ok and pending:
+					pending -= 1
+					ok = absorb(workers.recv())
+		if ok and id_hashes:
+			h = np.concatenate(id_hashes)
+			h.sort()
+			ok = not bool(np.any(h[1:] == h[:-1]))
+		if not ok:
+			file.check()  # raises the file's first error, as the rows read by chunks would
+			keyed.spill.close()
+			keyed.sink.close()
+			return None
+	except BaseException:
+		keyed.spill.close()
+		keyed.sink.close()
+		raise
+	finally:
+		_WORK = None
+	keyed.ids.freeze()
+	keyed.norms.freeze()
+	if progress:
+		progress("prepare", len(keyed.ids), len(keyed.ids))
+	return keyed
+
+
+def _absorb(
+	keyed: _Keyed, ids: list[str] | None, got: tuple, progress: Progress | None, total: int | None
+) -> None:
+	"""Appends one keyed chunk (``_key_records``' result for the records ``ids``) to the scan's stores
+	(``ids`` None: the caller has added them)."""
+	start = len(keyed.ids) if ids is not None else len(keyed.ids) - len(got[1][1])
 	keys, norms, spill = got
 	for r, (hashes, recs) in enumerate(keys):
 		if start:
 			recs = recs + start
 		keyed.sink.add(r, hashes, recs)
 		keyed.n_keys += len(hashes)
-	keyed.ids.extend(ids)
+	if ids is not None:
+		keyed.ids.extend(ids)
 	keyed.norms.extend_joined(*norms)
 	keyed.spill.extend_joined(*spill)
 	if progress:

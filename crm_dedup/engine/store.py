@@ -23,7 +23,7 @@ import os
 import pickle
 import tempfile
 from array import array
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -161,3 +161,21 @@ class RowStream:
 	header: list[str]
 	chunks: Iterable[tuple[list[str], list[list[str]]]]
 	total: int | None = None
+	file: RowFile | None = None  # the file the rows are read from, when worker processes may read it
+
+
+@dataclass
+class RowFile:
+	"""A file of rows that worker processes can read in blocks themselves (``scan``'s streamed keying): the
+	reading process only cuts the file into blocks at line ends; a worker makes a block's rows.
+
+	``rows(block, first)``: (ids, rows) of a block of the file's bytes, as ``RowStream.chunks`` would give them
+	(``first``: the block starts the file, header included); None when the block holds anything ``chunks``
+	would fail on, or may not end where a row ends. ``check()`` reads the whole file as ``chunks`` does and
+	raises its first error (if any): what a scan runs when a block gave None. ``numbered``: the rows have no
+	ids, they are numbered from 1 (``rows`` gives no ids)."""
+
+	path: str
+	rows: Callable[[bytes, bool], tuple[list[str], list[list[str]]] | None]
+	check: Callable[[], None]
+	numbered: bool = False
