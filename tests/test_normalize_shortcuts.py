@@ -47,6 +47,7 @@ from crm_dedup.engine.normalize.person import (
 from crm_dedup.engine.normalize.text import (
 	PLAIN_HAN,
 	T2S_CHARS,
+	T2S_CHARS_VERSION,
 	_convert,
 	fold,
 	is_plain_han,
@@ -114,6 +115,22 @@ def test_every_character_outside_the_list_is_its_own_simplified_form():
 	changed = {chr(c) for c, o in zip(codes, out, strict=True) if o != chr(c)}
 	assert changed <= T2S_CHARS
 	assert "沈" in T2S_CHARS and "沈" not in changed  # a character only a phrase changes (深沈 -> 深沉)
+
+
+def test_the_list_is_used_only_with_the_opencc_it_was_made_from():
+	chars, listed = text_mod._load_t2s_chars(text_mod._installed_opencc())
+	assert listed == text_mod._installed_opencc() and chars == T2S_CHARS and text_mod.T2S_SHORTCUTS
+	for other in ("0.0.1", None):
+		chars, listed = text_mod._load_t2s_chars(other)
+		assert chars == frozenset() and listed == T2S_CHARS_VERSION
+
+
+def test_without_the_list_every_text_goes_to_opencc(monkeypatch):
+	monkeypatch.setattr(text_mod, "T2S_SHORTCUTS", False)
+	calls = []
+	monkeypatch.setattr(text_mod, "_convert", lambda t: calls.append(t) or t)
+	to_simplified("张三有限公司")
+	assert calls == ["张三有限公司"]
 
 
 def _opencc_dict_tool() -> str | None:
