@@ -662,6 +662,19 @@ class _Keyed:
 	sink: KeySink  # per rule: (key hash, record)
 	n_keys: int
 
+	def close(self) -> None:
+		"""Removes the spill and key files (a scan that failed or was sent back)."""
+		self.spill.close()
+		self.sink.close()
+
+	def done(self, progress: Progress | None) -> _Keyed:
+		"""Every record is in: the id and norms stores are made read-only; the last progress report."""
+		self.ids.freeze()
+		self.norms.freeze()
+		if progress:
+			progress("prepare", len(self.ids), len(self.ids))
+		return self
+
 
 _AHEAD = 3  # chunks in flight per worker: the reader stays a few chunks ahead, never the whole file
 
@@ -725,16 +738,11 @@ def _bucket(rules: RuleSet, source, n_workers: int, progress: Progress | None, t
 					ids_done, res = pending.popleft()
 					absorb(ids_done, res.get())
 	except BaseException:
-		keyed.spill.close()
-		keyed.sink.close()
+		keyed.close()
 		raise
 	finally:
 		_WORK = None
-	keyed.ids.freeze()
-	keyed.norms.freeze()
-	if progress:
-		progress("prepare", len(keyed.ids), len(keyed.ids))
-	return keyed
+	return keyed.done(progress)
 
 
 _BLOCK = 1 << 19  # bytes of the file a worker reads at once (~4,000 rows of customers)
@@ -823,20 +831,14 @@ def _bucket_blocks(
 			ok = not bool(np.any(h[1:] == h[:-1]))
 		if not ok:
 			file.check()  # raises the file's first error, as the rows read by chunks would
-			keyed.spill.close()
-			keyed.sink.close()
+			keyed.close()
 			return None
 	except BaseException:
-		keyed.spill.close()
-		keyed.sink.close()
+		keyed.close()
 		raise
 	finally:
 		_WORK = None
-	keyed.ids.freeze()
-	keyed.norms.freeze()
-	if progress:
-		progress("prepare", len(keyed.ids), len(keyed.ids))
-	return keyed
+	return keyed.done(progress)
 
 
 def _absorb(
@@ -902,11 +904,9 @@ def scan_keyed(
 				ids, got = _unkey(blob)
 				_absorb(keyed, ids, got, progress, total)
 		except BaseException:
-			keyed.spill.close()
-			keyed.sink.close()
+			keyed.close()
 			raise
-		keyed.ids.freeze()
-		keyed.norms.freeze()
+		keyed.done(None)  # no "prepare" report here: the chunks' reading reported it
 		n_workers = _workers(workers, len(keyed.ids))
 		return _finish(rules, None, keyed, cap, window, progress, skip_pairs, n_workers)
 
