@@ -269,40 +269,19 @@ class _Compiled:
 
 	def _text_entry_fn(self, k: int) -> Callable[[str, str], tuple]:
 		"""field, the field's text -> its entry for signature k: the values ``RuleSet.field_values`` gives for
-		the text (the same steps, inlined: a scan runs them for every field of every record; tests/test_keying.py
-		holds the two to the same result), with a shorter path for a type that does not split a text."""
+		the text, made an entry by ``_entry``; for a type that does not split a text, the same steps inlined (a
+		scan runs them for nearly every field of every record; tests/test_keying.py holds the two to the same
+		result)."""
 		rules, sig, empty = self.rules, self.ready[k], self.empty[k]
 		cmp = COMPARATORS[sig[1]]
-		split, prepare, region, check = cmp.split, cmp.prepare, rules.default_region, rules._checks[sig]
+		prepare, region, check = cmp.prepare, rules.default_region, rules._checks[sig]
 		pack, hash, specs = self.packs[k], self.hash, self.specs[k]
+		field_values, entry = rules.field_values, self._entry
 
 		def several(f: str, value: str) -> tuple:
 			if not value or value.isspace():
 				return empty
-			norms, stored, values, seen = [], [], [], set()
-			for part in split(value):
-				prepared = prepare(part, region)
-				if prepared is None:
-					continue
-				norm, note = prepared
-				if check is not None and check(f, part, norm) is not None:
-					continue
-				if norm in seen:
-					continue
-				seen.add(norm)
-				norms.append(norm)
-				n = norm if pack is None else pack(norm)
-				stored.append(n)
-				values.append((f, part, n, note))
-			if not norms:
-				return empty
-			out = [tuple(stored), tuple(values)]
-			for threshold, ns, keys in specs:
-				hs = [hash(x) for norm in norms for x in keys(norm, threshold)]
-				if ns is not None:
-					hs = [hash((ns, h)) for h in hs]
-				out.append(array("q", hs).tobytes())
-			return tuple(out)
+			return entry(k, [(f, part, norm, note) for part, norm, note in field_values(sig, f, (value,))])
 
 		if type(cmp).split is not Comparator.split:
 			return several
@@ -340,12 +319,7 @@ class _Compiled:
 				out[k] = text_entry(f, value)
 			else:
 				e = cache.get(value)
-				if e is None:
-					e = text_entry(f, value)
-					if len(cache) >= _KEY_CACHE_SIZE:
-						self._full(cache)
-					cache[value] = e
-				out[k] = e
+				out[k] = self._miss(cache, text_entry, f, value) if e is None else e
 		for k, fields, caches, text_entry in self.groups:
 			got = None
 			for f, cache in zip(fields, caches, strict=True):
@@ -358,10 +332,7 @@ class _Compiled:
 				else:
 					e = cache.get(value)
 					if e is None:
-						e = text_entry(f, value)
-						if len(cache) >= _KEY_CACHE_SIZE:
-							self._full(cache)
-						cache[value] = e
+						e = self._miss(cache, text_entry, f, value)
 				if e[0]:
 					got = e if got is None else tuple([a + b for a, b in zip(got, e, strict=True)])
 			if got is not None:
@@ -369,6 +340,14 @@ class _Compiled:
 		for k in self.wholes:
 			out[k] = self._values_entry(k, rec)
 		return out
+
+	def _miss(self, cache: dict, text_entry: Callable[[str, str], tuple], f: str, value: str) -> tuple:
+		"""The entry of a text ``cache`` does not hold yet, now kept in it (the look-up itself stays inline)."""
+		e = text_entry(f, value)
+		if len(cache) >= _KEY_CACHE_SIZE:
+			self._full(cache)
+		cache[value] = e
+		return e
 
 	def _full(self, cache: dict) -> None:
 		"""A field's cache is full: it starts afresh, or, when fewer than one look-up in five since it last
