@@ -21,6 +21,7 @@ from crm_dedup.collision_query import access, api
 from crm_dedup.core import display, sidedb
 from crm_dedup.core.config import clear_cache
 from crm_dedup.core.lookup import find_duplicates
+from crm_dedup.testing import OWNER_A, DedupTestCase, han_suffix, random_mobile
 
 PASSWORD = "Cq-test-pass-1"
 REP_A = "cq_rep_a@example.com"  # owns the customer the other rep runs into
@@ -431,6 +432,88 @@ class TestCollisionQuery(FrappeTestCase):
 			doctype="Customer", inputs=json.dumps({"customer_name": self.name_b}, ensure_ascii=False)
 		)
 		self.assertTrue(answer["results"])
+
+
+class TestCollisionQueryWithERPNextHooksLive(DedupTestCase):
+	"""The "All" phone query of TestCollisionQuery with ERPNext's Contact hook live, as a site runs it: it commits
+	in the middle of the Contact's insert (``call_log.link_existing_conversations``, patched out above only so that
+	those fixtures can be rolled back). The records are found, and everything the test made, committed on the
+	way, is removed afterwards (``DedupTestCase``'s cleanup), checked on a fresh connection."""
+
+	@staticmethod
+	def _contacts_of(lead: str) -> list[str]:
+		return frappe.get_all(
+			"Dynamic Link",
+			filters={"parenttype": "Contact", "link_doctype": "Lead", "link_name": lead},
+			pluck="parent",
+		)
+
+	def test_phone_on_a_lead_and_a_committed_contact_is_found_and_nothing_is_left(self):
+		phone = random_mobile()
+		self.make_rule(
+			"cq live lead phone",
+			"Lead",
+			"Log only",
+			[{"fields": "phone, mobile_no", "match_type": "Phone", "blank_handling": "Not a Match"}],
+		)
+		self.make_rule(
+			"cq live contact phone",
+			"Contact",
+			"Log only",
+			[
+				{
+					"fields": "phone, mobile_no, phone_nos.phone",
+					"match_type": "Phone",
+					"blank_handling": "Not a Match",
+				}
+			],
+		)
+		lead = frappe.get_doc(
+			{
+				"doctype": "Lead",
+				"first_name": f"测试{han_suffix()}",
+				"company_name": f"秦淮{han_suffix()}实业有限公司 {self.sfx}",
+				"mobile_no": phone,
+				"lead_owner": OWNER_A,
+			}
+		).insert(ignore_permissions=True)
+		self.cleanup.append(("Lead", lead.name))
+		lead_contacts = self._contacts_of(lead.name)  # CRM Settings "auto creation of contact"
+		self.cleanup += [("Contact", c) for c in lead_contacts]
+		contact = frappe.get_doc(
+			{
+				"doctype": "Contact",
+				"first_name": f"联系人{han_suffix()} {self.sfx}",
+				"phone_nos": [{"phone": phone, "is_primary_phone": 1}],
+			}
+		).insert(ignore_permissions=True)
+		self.cleanup.append(("Contact", contact.name))
+		# the hook ran for real: the Contact is committed (another connection sees it)
+		seen = sidedb.fresh_sql("select count(*) from `tabContact` where name = %s", (contact.name,))
+		self.assertEqual(seen[0][0], 1)
+
+		frappe.set_user(OWNER_A)
+		answer = api.collision_query(doctype="All", inputs={"phone": phone})
+		found = {(r["doctype"], r["name"]) for r in answer["results"]}
+		self.assertIn(("Lead", lead.name), found)
+		self.assertIn(("Contact", contact.name), found)
+
+		frappe.set_user("Administrator")
+		frappe.db.rollback()
+		self._cleanup()
+		frappe.db.sql("delete from `tabDedup Query Log` where user = %s", (OWNER_A,))
+		frappe.db.commit()
+		for table, column, value in (
+			("tabContact", "name", contact.name),
+			("tabLead", "name", lead.name),
+			("tabDedup Key", "ref_name", contact.name),
+			("tabDedup Key", "ref_name", lead.name),
+			("tabDedup Query Log", "user", OWNER_A),
+			*(("tabContact", "name", c) for c in lead_contacts),
+			*(("tabDedup Rule", "name", rule) for rule in self.rules),
+		):
+			left = sidedb.fresh_sql(f"select count(*) from `{table}` where `{column}` = %s", (value,))
+			self.assertEqual(left[0][0], 0, f"{table} {value} left behind")
 
 
 class TestMask(FrappeTestCase):
