@@ -85,7 +85,7 @@ def _split(joined_part):
 
 
 def _assert_same(rules, records, keep=True, hash=hash):
-	keyed, norms, spill = scan_module._key_records(rules, records, keep, hash)
+	keyed, norms, spill, _notes = scan_module._key_records(rules, records, keep, hash)
 	ref_keys, ref_norms, ref_spill = _reference(rules, records, keep, hash)
 	# the same objects (not the same bytes: marshal marks objects referenced more than once)
 	assert [load(b) for b in _split(norms)] == [load(b) for b in ref_norms]

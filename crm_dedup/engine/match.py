@@ -372,6 +372,14 @@ class PersonName(Comparator):
 			return 95.0 if han_a and han_b else 100.0
 		return best
 
+	@staticmethod
+	def quick_form(packed: tuple) -> tuple[tuple[str, ...], str]:
+		"""(readings, characters) of a packed form (``_pack_person``): what a scan's prefilter compares a whole
+		span of pairs by (``engine.prefilter``). ``score_packed`` of two forms is 100 when their characters are
+		the same and not blank, else at most the best Indel similarity x 100 of a reading of one and a reading
+		of the other (95 or 100 when that is 100): under a threshold that similarity is under, it is too."""
+		return packed
+
 	def keys(self, norm: PersonForm, threshold: float = 100.0):
 		if threshold < 100.0:  # z/zh, n/ng, a dropped letter: 张伟 ~ Zang Wei scores 94
 			return list(_person_keys(norm.variants))
@@ -417,6 +425,17 @@ COMPARATORS: dict[str, Comparator] = {
 	"fuzzy": Fuzzy("fuzzy"),
 	**NEW_COMPARATORS,
 }
+
+
+def compares_by_equality(match: str) -> bool:
+	"""A type whose norms two values' score is 100 or 0 by, ``==`` on their norms (``Comparator.compare``), as a
+	scan's judge checks them as stored (neither fuzzy nor packed)."""
+	cmp = COMPARATORS[match]
+	return (
+		match not in FUZZY_TYPES
+		and type(cmp).compare is Comparator.compare
+		and getattr(cmp, "unpack", None) is None
+	)
 
 
 def raw_values(value: Any) -> list[str]:

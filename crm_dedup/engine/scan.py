@@ -34,7 +34,8 @@ import numpy as np
 
 from .blocks import CandidateSet, KeySink, candidate_pairs
 from .check import LazyValues, key_complete
-from .match import COMPARATORS, FUZZY_TYPES, Comparator, Match
+from .match import COMPARATORS, FUZZY_TYPES, Comparator, Match, compares_by_equality
+from .prefilter import NoteMaker, Notes, Prefilter
 from .rules import TEXT_TYPES, Prepared, RuleSet
 from .sets import build_sets, size_distribution
 from .store import BlobArray, RowStream, Spill, StrArray, dump, joined
@@ -175,7 +176,8 @@ def _key_records(
 	- the norms of the ready signatures, one ``store.dump`` a record (every candidate pair reads them), as
 	  plain data (``Comparator.pack``: marshal, not pickle; ``_Judge`` unpacks them);
 	- the ready values in full, with the record itself when ``keep`` (the rule fields of a streamed row), one
-	  ``store.dump`` a record (only the records some pair reaches ``compare_rule`` with read them back).
+	  ``store.dump`` a record (only the records some pair reaches ``compare_rule`` with read them back);
+	- the prefilter's notes of the records (``prefilter.NoteMaker``).
 
 	What ``_hashed_keys`` and ``RuleSet.prepare_values`` give, from the rules compiled once (``_compiled``).
 	"""
@@ -192,7 +194,7 @@ def _key_records(
 			others.append((bufs[r], counts[r].append, scoped, parts))
 	norms_out: list[bytes] = []
 	spill_out: list[bytes] = []
-	add_norms, add_spill = norms_out.append, spill_out.append
+	add_norms, add_spill, add_notes = norms_out.append, spill_out.append, plan.notes.add
 	for rec in records:
 		ents = entries(rec)
 		for buf, count, k, s in plain:
@@ -208,13 +210,14 @@ def _key_records(
 			count(len(h) >> 3)
 		norms = tuple([e[0] for e in ents])
 		add_norms(dump(norms))
+		add_notes(norms)
 		add_spill(dump((tuple([e[1] for e in ents]), rec if keep else None)))
 	positions = np.arange(len(records), dtype=np.int32)
 	keyed = [
 		(np.frombuffer(bytes(bufs[r]), dtype=np.int64), np.repeat(positions, counts[r]))
 		for r in range(n_rules)
 	]
-	return keyed, joined(norms_out), joined(spill_out)
+	return keyed, joined(norms_out), joined(spill_out), plan.notes.take()
 
 
 _KEY_CACHE_SIZE = 50_000  # texts a field's cache holds (then it starts afresh): ~0.4 KB each, in each worker
@@ -248,6 +251,7 @@ class _Compiled:
 		self.rule_parts = tuple(rule_parts)
 		self.specs = [tuple(x) for x in specs]
 		self.ready = ready
+		self.notes = NoteMaker(rules, ready, hash)
 		self.packs = [getattr(COMPARATORS[sig[1]], "pack", None) for sig in ready]
 		self.empty = [((), ()) + (b"",) * len(x) for x in specs]
 		# per signature of one field: (its position, the field, its cache or None, how the field's text becomes
@@ -607,7 +611,7 @@ def _finish(rules, items, keyed: _Keyed, cap, window, progress, skip_pairs, n_wo
 		finally:
 			keyed.sink.close()
 		try:
-			judge = _Judge(rules, items, ids, keyed.norms, keyed.spill, pairs.loose, skip_pairs)
+			judge = _Judge(rules, items, ids, keyed.norms, keyed.spill, pairs.loose, skip_pairs, keyed.notes)
 			result = ScanResult()
 			compared, sort_keys = _judge_pairs(judge, pairs, result, progress, total_buckets, n_workers)
 		finally:
@@ -639,7 +643,14 @@ class _Keyed:
 	norms: BlobArray  # per record: its Norms
 	spill: Spill  # per record: (Packed, the record's rule fields or None)
 	sink: KeySink  # per rule: (key hash, record)
-	n_keys: int
+	notes: Notes  # per record: what the prefilter reads
+	n_keys: int = 0
+
+	@classmethod
+	def new(cls, rules: RuleSet) -> _Keyed:
+		return cls(
+			StrArray(), BlobArray(), Spill(), KeySink(len(rules.rules)), Notes(rules, ready_signatures(rules))
+		)
 
 	def close(self) -> None:
 		"""Removes the spill and key files (a scan that failed or was sent back)."""
@@ -676,7 +687,6 @@ def _bucket(rules: RuleSet, source, n_workers: int, progress: Progress | None, t
 	file's bytes, ``_bucket_blocks``) and send back arrays and byte buffers; no Python object per record is
 	kept in this process."""
 	global _WORK
-	n_rules = len(rules.rules)
 	positions = None
 	if isinstance(source, RowStream):
 		col = {h: k for k, h in enumerate(source.header)}
@@ -685,7 +695,7 @@ def _bucket(rules: RuleSet, source, n_workers: int, progress: Progress | None, t
 			keyed = _bucket_blocks(rules, source, positions, n_workers, progress, total)
 			if keyed is not None:
 				return keyed
-	keyed = _Keyed(StrArray(), BlobArray(), Spill(), KeySink(n_rules), 0)
+	keyed = _Keyed.new(rules)
 	_WORK = (rules, None if positions is not None else source, positions)
 
 	def absorb(ids: list[str], got: tuple) -> None:
@@ -771,7 +781,7 @@ def _bucket_blocks(
 	none (a misleading quote count, or hashes of two ids alike): the caller reads the rows itself."""
 	global _WORK
 	file = source.file
-	keyed = _Keyed(StrArray(), BlobArray(), Spill(), KeySink(len(rules.rules)), 0)
+	keyed = _Keyed.new(rules)
 	id_hashes: list[np.ndarray] = []
 	ok = True
 
@@ -826,7 +836,11 @@ def _absorb(
 	"""Appends one keyed chunk (``_key_records``' result for the records ``ids``) to the scan's stores
 	(``ids`` None: the caller has added them)."""
 	start = len(keyed.ids) if ids is not None else len(keyed.ids) - len(got[1][1])
-	keys, norms, spill = got
+	keys, norms, spill = got[:3]
+	if len(got) > 3:
+		keyed.notes.add(got[3])
+	else:  # a chunk keyed before the prefilter's notes were (``key_chunk``): its records are not prefiltered
+		keyed.notes.add_unknown(len(norms[1]))
 	for r, (hashes, recs) in enumerate(keys):
 		if start:
 			recs = recs + start
@@ -848,18 +862,20 @@ def key_chunk(rules: RuleSet, records: list[tuple[Any, Mapping[str, Any]]]) -> b
 	what ``scan_records`` gives over the table's records in that order: the keying is the part of a scan that
 	can be spread over many processes, and what the judging needs travels with it. Its key hashes are
 	``stable_hash``es: chunks keyed by unrelated processes meet on the same hashes."""
-	keys, norms, spill = _key_records(rules, [rec for _, rec in records], True, stable_hash)
+	keys, norms, spill, notes = _key_records(rules, [rec for _, rec in records], True, stable_hash)
 	ids = [str(rid) for rid, _ in records]
 	plain_keys = [(h.tobytes(), r.tobytes()) for h, r in keys]
-	parts = (ids, plain_keys, (norms[0], norms[1].tobytes()), (spill[0], spill[1].tobytes()))
+	parts = (ids, plain_keys, (norms[0], norms[1].tobytes()), (spill[0], spill[1].tobytes()), notes)
 	return pickle.dumps(parts, protocol=pickle.HIGHEST_PROTOCOL)
 
 
 def _unkey(blob: bytes) -> tuple[list[str], tuple]:
-	ids, plain_keys, norms, spill = pickle.loads(blob)
+	"""A ``key_chunk`` blob back as (ids, ``_key_records``' result); a chunk keyed before the prefilter's
+	notes were has none (a site's chunks wait in redis while the app is updated)."""
+	ids, plain_keys, norms, spill, *notes = pickle.loads(blob)
 	keys = [(np.frombuffer(h, dtype=np.int64), np.frombuffer(r, dtype=np.int32)) for h, r in plain_keys]
 	as_joined = [(data, np.frombuffer(lengths, dtype=np.int64)) for data, lengths in (norms, spill)]
-	return ids, (keys, as_joined[0], as_joined[1])
+	return ids, (keys, as_joined[0], as_joined[1], *notes)
 
 
 def scan_keyed(
@@ -877,7 +893,7 @@ def scan_keyed(
 	if rules.smart:
 		raise ValueError("scan_keyed takes condition rules only; smart rules are scanned by scan_all")
 	with _gc_paused():
-		keyed = _Keyed(StrArray(), BlobArray(), Spill(), KeySink(len(rules.rules)), 0)
+		keyed = _Keyed.new(rules)
 		try:
 			for blob in chunks:
 				ids, got = _unkey(blob)
@@ -931,11 +947,10 @@ def _ready_checks(rules: RuleSet, ready_sigs: list[tuple]) -> list[list[tuple]]:
 			if cond.signature not in ready:
 				continue
 			cmp = COMPARATORS[cond.match]
-			equality = cond.match not in FUZZY_TYPES and type(cmp).compare is Comparator.compare
+			equality = compares_by_equality(cond.match)  # packed norms: by the type's scorer (== if exact)
 			threshold = cond.threshold if cond.match in FUZZY_TYPES else 100.0
 			scorer, unpack = cmp.score, getattr(cmp, "unpack", None)
 			if unpack is not None:
-				equality = False  # packed norms are compared by the type's scorer (== on the norms, if exact)
 				if type(cmp).score_packed is not Comparator.score_packed:
 					scorer, unpack = cmp.score_packed, None
 			mine.append(
@@ -951,7 +966,7 @@ class _Judge:
 	prepared values, with the comparators themselves; a rule that fails one cannot fire. Equality types compare
 	by ==, as Comparator.compare does. Only pairs some rule may still fire for get compare_rule."""
 
-	def __init__(self, rules, items, ids, norms, spill, loose, skip_pairs) -> None:
+	def __init__(self, rules, items, ids, norms, spill, loose, skip_pairs, notes: Notes) -> None:
 		self.rules = rules
 		self.items = items  # the caller's (id, record) list, or None: streamed rows come back from ``spill``
 		self.ids = ids
@@ -961,6 +976,7 @@ class _Judge:
 		self.skip = skip_pairs or set()
 		self.ready_sigs = ready_signatures(rules)
 		self.checks = _ready_checks(rules, self.ready_sigs)
+		self.prefilter = Prefilter(rules, self.ready_sigs, self.checks, notes.done())
 		complete_bits = 0
 		for r, rule in enumerate(rules.rules):
 			if key_complete(rule):
@@ -988,6 +1004,15 @@ class _Judge:
 				extra[i] |= bits if big else np.uint64(bits)
 			self.extra = extra
 		return self.extra
+
+	def skipped(self, firsts: np.ndarray, seconds: np.ndarray) -> int:
+		"""How many of these pairs are in ``skip`` (either way round)."""
+		ids, skip = self.ids, self.skip
+		return sum(
+			1
+			for a, b in zip(firsts.tolist(), seconds.tolist(), strict=True)
+			if (ids[a], ids[b]) in skip or (ids[b], ids[a]) in skip
+		)
 
 	def plan(self, mask: int) -> list[tuple]:
 		"""(rule, its ready checks) of the rules whose bits are in ``mask``, in rule order."""
@@ -1033,14 +1058,17 @@ class _Judge:
 			got = cache[i] = self.norm_blob[i]
 		return got
 
-	def evaluate(self, firsts: list[int], seconds: list[int], masks: list[int]) -> tuple[int, list[tuple]]:
+	def evaluate(
+		self, firsts: list[int], seconds: list[int], masks: list[int], ruled_out: int = 0
+	) -> tuple[int, list[tuple]]:
 		"""Judges candidate pairs (first record, second record, bits of the rules to evaluate; ``_span``):
-		(pairs compared, matched pairs as (a, b, match))."""
+		(pairs compared, matched pairs as (a, b, match)). ``ruled_out``: pairs of the span the prefilter
+		judged (counted as compared)."""
 		ids, skip, by_mask, plan, norms = self.ids, self.skip, self.by_mask, self.plan, self.norms
 		cached = self.cache.get
 		blank = _BLANK
 		no_scores = [None] * len(self.ready_sigs)
-		compared = 0
+		compared = ruled_out
 		found = []
 		last_a, va, ua = -1, None, None  # ua: record a's unpacked norms, by position in ready_sigs
 		for a, b, mask in zip(firsts, seconds, masks, strict=True):
@@ -1125,8 +1153,7 @@ def _judge_pairs(
 	"""
 	global _JUDGE
 	ids = judge.ids
-	count = len(ids)
-	extra = judge.extra_bits()
+	judge.extra_bits()  # made before the judge workers fork
 	estimate = max(1, pairs.tagged)
 	step = max(_PAIR_CHUNK, estimate // 64 + 1)
 	compared = 0
@@ -1176,22 +1203,32 @@ def _judge_pairs(
 			_JUDGE = None
 	else:
 		for codes, bits, size in spans():
-			absorb(*judge.evaluate(*_span(codes, bits, count, extra)), size)
+			absorb(*judge.evaluate(*_span(judge, codes, bits)), size)
 	if progress:
 		progress("compare", total_buckets, total_buckets)
 	return compared, sort_keys
 
 
-def _span(codes: np.ndarray, bits: np.ndarray, count: int, extra: np.ndarray) -> tuple[list, list, list]:
+def _span(judge: _Judge, codes: np.ndarray, bits: np.ndarray) -> tuple[list, list, list, int]:
 	"""Each pair's first record, second record and the bits of the rules to evaluate for it (those that found
-	it, and ``extra``'s of either record), as lists of Python ints (what ``_Judge.evaluate`` reads)."""
+	it, and ``extra``'s of either record, less those the prefilter rules out), as lists of Python ints, and the
+	number of pairs the prefilter left no rule to (not in ``skip``): what ``_Judge.evaluate`` reads."""
+	count, extra = len(judge.ids), judge.extra
 	firsts = codes // count
 	seconds = codes - firsts * count
+	ruled_out = 0
 	if extra.dtype == object:
 		masks = bits.astype(object) | extra[firsts] | extra[seconds]
 	else:
 		masks = bits.astype(np.uint64) | extra[firsts] | extra[seconds]
-	return firsts.tolist(), seconds.tolist(), masks.tolist()
+		if judge.prefilter:
+			keep = judge.prefilter.apply(firsts, seconds, masks) != 0
+			ruled_out = len(keep) - int(np.count_nonzero(keep))
+			if ruled_out:
+				if judge.skip:
+					ruled_out -= judge.skipped(firsts[~keep], seconds[~keep])
+				firsts, seconds, masks = firsts[keep], seconds[keep], masks[keep]
+	return firsts.tolist(), seconds.tolist(), masks.tolist(), ruled_out
 
 
 _JUDGE: _Judge | None = None  # the judge that forked judge workers read
@@ -1199,4 +1236,4 @@ _JUDGE: _Judge | None = None  # the judge that forked judge workers read
 
 def _judge_span(span: tuple[np.ndarray, np.ndarray]) -> tuple[int, list[tuple[int, int, Match]]]:
 	judge = _JUDGE
-	return judge.evaluate(*_span(*span, len(judge.ids), judge.extra))
+	return judge.evaluate(*_span(judge, *span))

@@ -1,0 +1,285 @@
+"""Candidate pairs ruled out a whole span at a time, before a scan's judge reads them one by one.
+
+The judge (``scan._Judge.evaluate``) reads both records' norms for each candidate pair and runs each rule's
+ready checks in Python, ~10 us a pair. Most pairs found under company-name keys fail a check that numpy sees
+for a whole span of pairs at once, from a few numbers per record that the key workers note beside the norms
+(``Notes``):
+
+- a condition that does not ignore blanks fails where either record has no value for it (``present``);
+- an equality condition (``match.compares_by_equality``) fails where both records have one value each and
+  their hashes differ (equal hashes prove nothing and rule nothing out);
+- a person-name condition fails where the two names' characters are not the same and no reading of one is
+  as similar to a reading of the other (Indel, computed for the span by rapidfuzz's ``cpdist``) as the
+  threshold asks (``PersonName.quick_form``): the name score is then under the threshold too.
+
+Only the conditions that do not block (a rule's other conditions: the city beside the company name) are
+noted: a pair was found under its blocking conditions' keys, which such checks rarely fail.
+
+A rule one of whose ready checks fails so cannot fire for the pair: its bit is cleared; a pair left with no
+bit is not judged. Only what is certain is cleared, so the matched pairs are exactly what the judge alone
+finds (tests/test_prefilter.py). At 1M generated customers it leaves about a third of the pairs to the judge.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from rapidfuzz.distance import Indel
+from rapidfuzz.process import cpdist
+
+from .match import COMPARATORS, compares_by_equality
+from .rules import RuleSet
+
+READINGS = 3  # readings of a name kept (a name with more, 1 in 10,000, is not prefiltered)
+WIDTH = 16  # bytes of a reading kept (numpy "S16"; pinyin is ASCII); a longer reading is not prefiltered
+_BLANK, _SEVERAL = 0, 1  # codes of an equality value: none, several (not prefiltered); else its hash
+_NONE = -1  # length of a reading slot that holds none (and of the first: the name is not prefiltered)
+_NOTES_CACHE = 50_000  # distinct norms a key worker keeps the notes of, per noted signature
+_MARGIN = 1e-6  # a similarity this close under a threshold is left to the judge
+
+
+def noted(rules: RuleSet, ready_sigs: list[tuple]) -> tuple[list[int], list[int], list[int]]:
+	"""Positions in ``ready_sigs`` of the signatures noted, those of a condition that does not block its rule:
+	all (whether a record has a value; the first 64), those compared by equality, those with readings
+	(``quick_form``)."""
+	other = {
+		c.signature
+		for rule in rules.rules
+		for i, c in enumerate(rule.conditions)
+		if i not in rule.blocking_conditions
+	}
+	mine = [k for k, sig in enumerate(ready_sigs) if sig in other]
+	eq = [k for k in mine if compares_by_equality(ready_sigs[k][1])]
+	forms = [k for k in mine if _quick_form(ready_sigs[k][1]) is not None]
+	return [k for k in mine if k < 64], eq, forms
+
+
+def _quick_form(match: str) -> Callable[[Any], tuple[tuple[str, ...], str]] | None:
+	return getattr(COMPARATORS[match], "quick_form", None)
+
+
+def _one_value(codes: np.ndarray) -> np.ndarray:
+	"""Codes of one value each (a hash: any int64 but those of none and of several)."""
+	return (codes != _BLANK) & (codes != _SEVERAL)
+
+
+_NO_FORM = ((b"",) * READINGS, (_NONE,) * READINGS, 0)
+
+
+class NoteMaker:
+	"""In a key worker: per record, from its norms (in ``ready_sigs`` order, as ``_Judge`` reads them), the
+	numbers the prefilter reads; ``take`` gives those of the records since the last ``take``."""
+
+	def __init__(self, rules: RuleSet, ready_sigs: list[tuple], hash: Callable[[Any], int]) -> None:
+		self.hash = hash
+		tracked, self.eq, forms = noted(rules, ready_sigs)
+		self.tracked = [(k, 1 << k) for k in tracked]
+		self.forms = [(k, _quick_form(ready_sigs[k][1])) for k in forms]
+		self.caches: list[dict] = [{} for _ in range(len(self.eq) + len(self.forms))]
+		self._reset()
+
+	def _reset(self) -> None:
+		self.present: list[int] = []
+		self.codes: list[int] = []
+		self.hans: list[int] = []
+		self.lens: list[int] = []
+		self.texts: list[bytes] = []
+
+	def add(self, norms: tuple) -> None:
+		bits = 0
+		for k, bit in self.tracked:
+			if norms[k]:
+				bits |= bit
+		self.present.append(bits)
+		caches = self.caches
+		for n, k in enumerate(self.eq):
+			values = norms[k]
+			cache = caches[n]
+			code = cache.get(values)
+			if code is None:
+				if len(cache) >= _NOTES_CACHE:
+					cache.clear()
+				code = cache[values] = self._code(values)
+			self.codes.append(code)
+		base = len(self.eq)
+		for n, (k, quick_form) in enumerate(self.forms):
+			values = norms[k]
+			cache = caches[base + n]
+			got = cache.get(values)
+			if got is None:
+				if len(cache) >= _NOTES_CACHE:
+					cache.clear()
+				got = cache[values] = self._form(values, quick_form)
+			self.texts += got[0]
+			self.lens += got[1]
+			self.hans.append(got[2])
+
+	def _code(self, values: tuple) -> int:
+		if not values:
+			return _BLANK
+		if len(values) > 1:
+			return _SEVERAL
+		h = self.hash(values[0])
+		return h if h not in (_BLANK, _SEVERAL) else 2
+
+	def _form(self, values: tuple, quick_form: Callable) -> tuple[tuple, tuple, int]:
+		"""(readings as ASCII bytes, their lengths, hash of the characters or 0), or ``_NO_FORM``."""
+		if len(values) != 1:
+			return _NO_FORM
+		readings, han = quick_form(values[0])
+		if not readings or len(readings) > READINGS:
+			return _NO_FORM
+		texts = []
+		for r in readings:
+			if len(r) > WIDTH or not r.isascii() or "\0" in r:
+				return _NO_FORM
+			texts.append(r.encode("ascii"))
+		lens = [len(t) for t in texts]
+		missing = READINGS - len(texts)
+		h = (self.hash(han) or 1) if han else 0
+		return (*texts, *(b"",) * missing), (*lens, *(_NONE,) * missing), h
+
+	def take(self) -> tuple:
+		"""The notes of the records added since the last call: (present, codes, hans, lens, texts), arrays of
+		one row a record."""
+		n, n_forms = len(self.present), len(self.forms)
+		out = (
+			np.array(self.present, dtype=np.uint64),
+			np.array(self.codes, dtype=np.int64).reshape(n, len(self.eq)),
+			np.array(self.hans, dtype=np.int64).reshape(n, n_forms),
+			np.array(self.lens, dtype=np.int8).reshape(n, n_forms, READINGS),
+			np.array(self.texts, dtype=f"S{WIDTH}").reshape(n, n_forms, READINGS),
+		)
+		self._reset()
+		return out
+
+
+class Notes:
+	"""The notes of every record of a scan, in record order: chunks as the key workers send them (``add``), or
+	none for a chunk keyed without them (``add_unknown``: its records are never prefiltered)."""
+
+	def __init__(self, rules: RuleSet, ready_sigs: list[tuple]) -> None:
+		_, eq, forms = noted(rules, ready_sigs)
+		self.n_eq, self.n_forms = len(eq), len(forms)
+		self.chunks: list[tuple] = []
+		self.arrays: tuple | None = None
+
+	def add(self, chunk: tuple) -> None:
+		self.chunks.append(chunk)
+
+	def add_unknown(self, n: int) -> None:
+		self.chunks.append(
+			(
+				np.full(n, np.iinfo(np.uint64).max, dtype=np.uint64),
+				np.full((n, self.n_eq), _SEVERAL, dtype=np.int64),
+				np.zeros((n, self.n_forms), dtype=np.int64),
+				np.full((n, self.n_forms, READINGS), _NONE, dtype=np.int8),
+				np.zeros((n, self.n_forms, READINGS), dtype=f"S{WIDTH}"),
+			)
+		)
+
+	def done(self) -> tuple:
+		"""The notes of every record as one array each (as ``NoteMaker.take`` gives them)."""
+		if self.arrays is None:
+			if not self.chunks:
+				self.add_unknown(0)
+			chunks = self.chunks
+			n = sum(len(c[0]) for c in chunks)
+			self.arrays = tuple(np.empty((n, *a.shape[1:]), dtype=a.dtype) for a in chunks[0])
+			at = 0
+			while chunks:  # each chunk is let go once copied: the notes are not held twice
+				chunk = chunks.pop(0)
+				for out, a in zip(self.arrays, chunk, strict=True):
+					out[at : at + len(a)] = a
+				at += len(chunk[0])
+		return self.arrays
+
+
+class Prefilter:
+	"""Clears, for a span of candidate pairs, the bits of the rules that cannot fire (see the module's text).
+
+	``checks``: per rule, its ready checks as ``scan._ready_checks`` gives them: (equality, position in
+	ready_sigs, scorer, threshold, blank ignored, unpack)."""
+
+	def __init__(
+		self, rules: RuleSet, ready_sigs: list[tuple], checks: list[list[tuple]], notes: tuple
+	) -> None:
+		self.notes = notes
+		tracked, eq, forms = noted(rules, ready_sigs)
+		tracked_bits = sum(1 << k for k in tracked)
+		eq_col = {k: n for n, k in enumerate(eq)}
+		form_col = {k: n for n, k in enumerate(forms)}
+		self.tests: list[tuple[int, int, list[int], list[tuple[int, float]]]] = []
+		for r, mine in enumerate(checks):
+			need, eqs, thresholds = 0, [], []
+			for _equality, k, _scorer, threshold, ignore, _unpack in mine:
+				if not ignore and k < 64:
+					need |= (1 << k) & tracked_bits
+				if k in eq_col:
+					eqs.append(eq_col[k])
+				elif k in form_col:
+					thresholds.append((form_col[k], threshold))
+			if need or eqs or thresholds:
+				self.tests.append((r, need, eqs, thresholds))
+
+	def __bool__(self) -> bool:
+		return bool(self.tests)
+
+	def apply(self, firsts: np.ndarray, seconds: np.ndarray, masks: np.ndarray) -> np.ndarray:
+		"""The masks (uint64, one per pair; changed in place) with the bits of the rules that cannot fire
+		cleared."""
+		present, codes = self.notes[:2]
+		sims: dict[int, np.ndarray] = {}
+		for r, need, eqs, thresholds in self.tests:
+			bit = np.uint64(1 << r)
+			at = np.flatnonzero(masks & bit)
+			if not len(at):
+				continue
+			a, b = firsts[at], seconds[at]
+			fail = np.zeros(len(at), dtype=bool)
+			if need:
+				want = np.uint64(need)
+				fail |= (present[a] & present[b] & want) != want
+			for col in eqs:
+				ca, cb = codes[a, col], codes[b, col]
+				fail |= (ca != cb) & _one_value(ca) & _one_value(cb)
+			for col, threshold in thresholds:
+				sim = sims.get(col)
+				if sim is None:
+					sim = sims[col] = self._similarity(firsts, seconds, col)
+				fail |= sim[at] < threshold - _MARGIN
+			masks[at[fail]] &= ~bit
+		return masks
+
+	def _similarity(self, firsts: np.ndarray, seconds: np.ndarray, col: int) -> np.ndarray:
+		"""Per pair, the best Indel similarity x 100 of a reading of one name and a reading of the other where
+		both are noted and their characters are not the same; 100 (nothing ruled out) elsewhere."""
+		_, _, hans, lens, texts = self.notes
+		la, lb = lens[firsts, col], lens[seconds, col]
+		ha, hb = hans[firsts, col], hans[seconds, col]
+		at = np.flatnonzero((la[:, 0] >= 0) & (lb[:, 0] >= 0) & ~((ha != 0) & (ha == hb)))
+		sim = np.full(len(firsts), 100.0)
+		if not len(at):
+			return sim
+		best = np.full(len(at), -1.0)
+		fa, fb = firsts[at], seconds[at]
+		for i in range(READINGS):
+			for j in range(READINGS):
+				both = np.flatnonzero((la[at, i] >= 0) & (lb[at, j] >= 0))
+				if not len(both):
+					continue
+				pa, pb = fa[both], fb[both]
+				total = (la[at[both], i] + lb[at[both], j]).astype(np.float64)
+				dist = cpdist(
+					texts[pa, col, i].tolist(),
+					texts[pb, col, j].tolist(),
+					scorer=Indel.distance,
+					dtype=np.int64,
+					workers=1,
+				)
+				s = np.where(total > 0, (1.0 - dist / np.maximum(total, 1.0)) * 100.0, 100.0)
+				best[both] = np.maximum(best[both], s)
+		sim[at] = best
+		return sim
