@@ -273,22 +273,14 @@ class _Compiled:
 
 	def _text_entry_fn(self, k: int) -> Callable[[str, str], tuple]:
 		"""field, the field's text -> its entry for signature k: the values ``RuleSet.field_values`` gives for
-		the text, made an entry by ``_entry``; for a type that does not split a text, the same steps inlined (a
-		scan runs them for nearly every field of every record; tests/test_keying.py holds the two to the same
-		result)."""
+		the text, made an entry by ``_entry``; for a type that does not split a text, and for a text that splits
+		into itself alone, the same steps inlined (a scan runs them for nearly every field of every record;
+		tests/test_keying.py holds the two to the same result)."""
 		rules, sig, empty = self.rules, self.ready[k], self.empty[k]
 		cmp = COMPARATORS[sig[1]]
 		prepare, region, check = cmp.prepare, rules.default_region, rules._checks[sig]
 		pack, hash, specs = self.packs[k], self.hash, self.specs[k]
-		field_values, entry = rules.field_values, self._entry
-
-		def several(f: str, value: str) -> tuple:
-			if not value or value.isspace():
-				return empty
-			return entry(k, [(f, part, norm, note) for part, norm, note in field_values(sig, f, (value,))])
-
-		if type(cmp).split is not Comparator.split:
-			return several
+		field_values, entry, split = rules.field_values, self._entry, cmp.split
 
 		def one(f: str, value: str) -> tuple:
 			if not value or value.isspace():
@@ -308,7 +300,18 @@ class _Compiled:
 					out.append(array("q", [hash((ns, hash(x))) for x in keys(norm, threshold)]).tobytes())
 			return tuple(out)
 
-		return one
+		if type(cmp).split is Comparator.split:
+			return one
+
+		def several(f: str, value: str) -> tuple:
+			if not value or value.isspace():
+				return empty
+			parts = split(value)
+			if len(parts) == 1 and parts[0] == value:  # one value, as written (most phones, e-mails): ``one``
+				return one(f, value)
+			return entry(k, [(f, part, norm, note) for part, norm, note in field_values(sig, f, (value,))])
+
+		return several
 
 	def entries(self, rec: Mapping[str, Any]) -> list[tuple]:
 		"""The record's entry of each ready signature."""
