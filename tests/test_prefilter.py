@@ -282,3 +282,109 @@ def test_a_name_ruled_out_scores_under_the_threshold(a, b, threshold):
 		assert score < threshold
 	if pa and pb and max(COMPARATORS["person_name"].score_packed(x, y) for x in pa for y in pb) >= threshold:
 		assert mask[0] == 1
+
+
+COMPANY_NAMES = [
+	"南京金陵餐饮有限公司",
+	"金陵餐饮管理有限公司",
+	"金陵销售餐饮有限公司",
+	"金陵科技有限公司",
+	"金陵",
+	"金灵餐饮",
+	"江苏金陵服饰店",
+	"金陵服装店",
+	"北京金陵餐饮有限公司",
+	"Jinling Catering Co., Ltd.",
+	"Jinling Technology",
+	"链农烟具有限公司",
+	"链农科技有限公司",
+	"桂林链农烟具",
+]
+
+
+def _company_case(a: str, b: str, threshold: float) -> None:
+	rules = RuleSet.from_dict(
+		{
+			"rules": [
+				{
+					"name": "r",
+					"conditions": [
+						{"fields": ["customer_name"], "match": "company_name", "threshold": threshold},
+						{"fields": ["city"], "match": "normalized", "blank": "ignore"},
+					],
+				}
+			]
+		}
+	)
+	ready = scan_module.ready_signatures(rules)
+	plan = scan_module._Compiled(rules, hash)
+	norms = [tuple(e[0] for e in plan.entries({"customer_name": x, "city": ""})) for x in (a, b)]
+	for n in norms:
+		plan.notes.add(n)
+	notes = prefilter_module.Notes(rules, ready)
+	notes.add(plan.notes.take())
+	pf = prefilter_module.Prefilter(rules, ready, scan_module._ready_checks(rules, ready), notes.done())
+	mask = pf.apply(np.array([0]), np.array([1]), np.array([1], dtype=np.uint64))
+	k = [n for n, sig in enumerate(ready) if sig[1] == "company_name"][0]
+	na, nb = norms[0][k], norms[1][k]
+	if not (na and nb):
+		return
+	cmp = COMPARATORS["company_name"]
+	score = max(cmp.score(cmp.unpack(x), cmp.unpack(y)) for x in na for y in nb)
+	if score >= threshold:
+		assert mask[0] == 1
+	if mask[0] == 0:
+		assert score < threshold
+
+
+@pytest.mark.parametrize(
+	"a, b, cleared",
+	[
+		("华为科技", "Huawei Technology", False),  # one name in pinyin: 100, whatever the industries
+		("链农烟具有限公司", "链农科技有限公司", True),  # one 字号, other industries: the cores' 50
+		("金陵餐饮有限公司", "金陵销售餐饮有限公司", False),  # words inserted before the industry: 92
+		("金陵餐饮管理有限公司", "金陵销售餐饮有限公司", True),  # 管理 and 饮 end them: the cores' 67
+		("金陵", "金陵餐饮", True),  # one without industry words: at most 85
+		("金陵", "南京金陵", False),  # neither has any: the same core
+	],
+)
+def test_company_names_at_90(a, b, cleared, monkeypatch):
+	calls = []
+	apply = prefilter_module.Prefilter.apply
+
+	def spy(self, firsts, seconds, masks):
+		out = apply(self, firsts, seconds, masks)
+		calls.append(out.tolist())
+		return out
+
+	monkeypatch.setattr(prefilter_module.Prefilter, "apply", spy)
+	_company_case(a, b, 90.0)
+	assert calls == [[0 if cleared else 1]]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+	a=st.sampled_from(COMPANY_NAMES) | st.text(min_size=1, max_size=10),
+	b=st.sampled_from(COMPANY_NAMES) | st.text(min_size=1, max_size=10),
+	threshold=st.sampled_from([80.0, 85.0, 85.5, 90.0, 92.0, 95.0, 100.0]),
+)
+def test_a_company_name_ruled_out_scores_under_the_threshold(a, b, threshold):
+	"""The company-name bound, name by name: wherever the prefilter clears a company condition, the score is
+	under its threshold; and a pair that scores at least the threshold is never cleared."""
+	_company_case(a, b, threshold)
+
+
+def test_names_of_one_brand_in_other_industries_are_ruled_out(monkeypatch):
+	"""One 字号, one city, other industries (链农烟具 / 链农科技): name+city (90) cannot fire, and the
+	prefilter sees it without the judge; the same industry (链农烟具 / 桂林链农烟具) still matches."""
+	items = [
+		("A", {"customer_name": "链农烟具有限公司", "contact_person": "王伟", "city": "桂林"}),
+		("B", {"customer_name": "链农科技有限公司", "contact_person": "李娜", "city": "桂林"}),
+		("C", {"customer_name": "桂林链农烟具", "contact_person": "张强", "city": "桂林"}),
+		("D", {"customer_name": "链农服饰店", "contact_person": "刘洋", "city": "桂林"}),
+	]
+	with_it, read_with = _judged(EXAMPLE_RULES, items, monkeypatch, True)
+	without, read_without = _judged(EXAMPLE_RULES, items, monkeypatch, False)
+	_same(with_it, without)
+	assert [(a, b) for a, b, _ in with_it.pairs] == [("A", "C")]
+	assert read_without == 6 and read_with == 1

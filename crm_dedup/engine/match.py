@@ -25,7 +25,7 @@ from .normalize import (
 	split_emails,
 	split_phones,
 )
-from .normalize.company_parts import CompanyParts, company_parts, compare_parts
+from .normalize.company_parts import SHORT_CAP, CompanyParts, company_parts, compare_parts
 from .normalize.person import first_readings, han_chars, han_variants
 from .normalize.text import as_text, to_simplified
 
@@ -242,6 +242,18 @@ class CompanyName(Comparator):
 
 	pack = staticmethod(tuple)  # CompanyParts -> a plain tuple of strings
 	unpack = staticmethod(CompanyParts._make)
+	quick_cap = SHORT_CAP
+
+	@staticmethod
+	def quick_parts(packed: tuple) -> tuple[str, str]:
+		"""(core, industry words joined) of a packed form: what a scan's prefilter bounds ``score`` by
+		(``engine.prefilter``). Of two names whose cores are both ASCII or both not (no reading can make them
+		the same name), the score is at most the higher of the cores' Indel similarity x 100 and ``quick_cap``,
+		unless both have no industry words or the last characters of their joined industry words are the same
+		(then the industries may be the same, or one may end the other: ``compare_parts``' "same" and
+		"inserted", capped higher): the "one", "contained" and "different" cases are held to ``SHORT_CAP`` or
+		to the cores' similarity, and a region conflict only lowers a score."""
+		return packed[0], "".join(packed[2])
 
 	def compare(self, a, b):
 		if _same_reading(a.core, b.core):

@@ -10,10 +10,14 @@ for a whole span of pairs at once, from a few numbers per record that the key wo
   their hashes differ (equal hashes prove nothing and rule nothing out);
 - a person-name condition fails where the two names' characters are not the same and no reading of one is
   as similar to a reading of the other (Indel, computed for the span by rapidfuzz's ``cpdist``) as the
-  threshold asks (``PersonName.quick_form``): the name score is then under the threshold too.
+  threshold asks (``PersonName.quick_form``): the name score is then under the threshold too;
+- a company-name condition fails where the names' cores are alike less than its threshold asks and their
+  industry words cannot be the same or one end the other (``CompanyName.quick_parts``): the score is then at
+  most ``quick_cap`` (85), under a 90 threshold. Names found under one 字号 (链农烟具 / 链农科技) are most of
+  the pairs a same-city rule leaves.
 
-Only the conditions that do not block (a rule's other conditions: the city beside the company name) are
-noted: a pair was found under its blocking conditions' keys, which such checks rarely fail.
+Equality conditions are noted only where they do not block their rule (the city beside the company name): a
+pair was found under its blocking conditions' keys, which such checks rarely fail.
 
 A rule one of whose ready checks fails so cannot fire for the pair: its bit is cleared; a pair left with no
 bit is not judged. Only what is certain is cleared, so the matched pairs are exactly what the judge alone
@@ -34,16 +38,18 @@ from .rules import RuleSet
 
 READINGS = 3  # readings of a name kept (a name with more, 1 in 10,000, is not prefiltered)
 WIDTH = 16  # bytes of a reading kept (numpy "S16"; pinyin is ASCII); a longer reading is not prefiltered
+CORE_WIDTH = 12  # characters of a company name's core kept (numpy "U12"); a longer core is not prefiltered
+_NO_TAIL = -1  # the tail of a company name without industry words (else the code of their last character)
 _BLANK, _SEVERAL = 0, 1  # codes of an equality value: none, several (not prefiltered); else its hash
 _NONE = -1  # length of a reading slot that holds none (and of the first: the name is not prefiltered)
 _NOTES_CACHE = 50_000  # distinct norms a key worker keeps the notes of, per noted signature
 _MARGIN = 1e-6  # a similarity this close under a threshold is left to the judge
 
 
-def noted(rules: RuleSet, ready_sigs: list[tuple]) -> tuple[list[int], list[int], list[int]]:
-	"""Positions in ``ready_sigs`` of the signatures noted, those of a condition that does not block its rule:
-	all (whether a record has a value; the first 64), those compared by equality, those with readings
-	(``quick_form``)."""
+def noted(rules: RuleSet, ready_sigs: list[tuple]) -> tuple[list[int], list[int], list[int], list[int]]:
+	"""Positions in ``ready_sigs`` of the signatures noted: whether a record has a value (those of a condition
+	that does not block its rule; the first 64), those compared by equality (the same), those with readings
+	(``quick_form``), those with company parts (``quick_parts``)."""
 	other = {
 		c.signature
 		for rule in rules.rules
@@ -52,12 +58,13 @@ def noted(rules: RuleSet, ready_sigs: list[tuple]) -> tuple[list[int], list[int]
 	}
 	mine = [k for k, sig in enumerate(ready_sigs) if sig in other]
 	eq = [k for k in mine if compares_by_equality(ready_sigs[k][1])]
-	forms = [k for k in mine if _quick_form(ready_sigs[k][1]) is not None]
-	return [k for k in mine if k < 64], eq, forms
+	forms = [k for k, sig in enumerate(ready_sigs) if _quick(sig[1], "quick_form") is not None]
+	parts = [k for k, sig in enumerate(ready_sigs) if _quick(sig[1], "quick_parts") is not None]
+	return [k for k in mine if k < 64], eq, forms, parts
 
 
-def _quick_form(match: str) -> Callable[[Any], tuple[tuple[str, ...], str]] | None:
-	return getattr(COMPARATORS[match], "quick_form", None)
+def _quick(match: str, what: str) -> Callable | None:
+	return getattr(COMPARATORS[match], what, None)
 
 
 def _one_value(codes: np.ndarray) -> np.ndarray:
@@ -66,6 +73,7 @@ def _one_value(codes: np.ndarray) -> np.ndarray:
 
 
 _NO_FORM = ((b"",) * READINGS, (_NONE,) * READINGS, 0)
+_NO_PARTS = ("", _NONE, 0, _NO_TAIL)
 
 
 class NoteMaker:
@@ -74,10 +82,11 @@ class NoteMaker:
 
 	def __init__(self, rules: RuleSet, ready_sigs: list[tuple], hash: Callable[[Any], int]) -> None:
 		self.hash = hash
-		tracked, self.eq, forms = noted(rules, ready_sigs)
+		tracked, self.eq, forms, parts = noted(rules, ready_sigs)
 		self.tracked = [(k, 1 << k) for k in tracked]
-		self.forms = [(k, _quick_form(ready_sigs[k][1])) for k in forms]
-		self.caches: list[dict] = [{} for _ in range(len(self.eq) + len(self.forms))]
+		self.forms = [(k, _quick(ready_sigs[k][1], "quick_form")) for k in forms]
+		self.parts = [(k, _quick(ready_sigs[k][1], "quick_parts")) for k in parts]
+		self.caches: list[dict] = [{} for _ in range(len(self.eq) + len(self.forms) + len(self.parts))]
 		self._reset()
 
 	def _reset(self) -> None:
@@ -86,6 +95,10 @@ class NoteMaker:
 		self.hans: list[int] = []
 		self.lens: list[int] = []
 		self.texts: list[bytes] = []
+		self.cores: list[str] = []
+		self.core_lens: list[int] = []
+		self.ascii: list[int] = []
+		self.tails: list[int] = []
 
 	def add(self, norms: tuple) -> None:
 		bits = 0
@@ -115,6 +128,19 @@ class NoteMaker:
 			self.texts += got[0]
 			self.lens += got[1]
 			self.hans.append(got[2])
+		base += len(self.forms)
+		for n, (k, quick_parts) in enumerate(self.parts):
+			values = norms[k]
+			cache = caches[base + n]
+			got = cache.get(values)
+			if got is None:
+				if len(cache) >= _NOTES_CACHE:
+					cache.clear()
+				got = cache[values] = self._parts(values, quick_parts)
+			self.cores.append(got[0])
+			self.core_lens.append(got[1])
+			self.ascii.append(got[2])
+			self.tails.append(got[3])
 
 	def _code(self, values: tuple) -> int:
 		if not values:
@@ -141,16 +167,30 @@ class NoteMaker:
 		h = (self.hash(han) or 1) if han else 0
 		return (*texts, *(b"",) * missing), (*lens, *(_NONE,) * missing), h
 
+	@staticmethod
+	def _parts(values: tuple, quick_parts: Callable) -> tuple[str, int, int, int]:
+		"""(core, its length, 1 if it is ASCII, the tail of the industry words), or ``_NO_PARTS``."""
+		if len(values) != 1:
+			return _NO_PARTS
+		core, industry = quick_parts(values[0])
+		if len(core) > CORE_WIDTH or "\0" in core:
+			return _NO_PARTS
+		return core, len(core), int(core.isascii()), ord(industry[-1]) if industry else _NO_TAIL
+
 	def take(self) -> tuple:
-		"""The notes of the records added since the last call: (present, codes, hans, lens, texts), arrays of
-		one row a record."""
-		n, n_forms = len(self.present), len(self.forms)
+		"""The notes of the records added since the last call: (present, codes, hans, lens, texts, cores,
+		core_lens, ascii, tails), arrays of one row a record."""
+		n, n_forms, n_parts = len(self.present), len(self.forms), len(self.parts)
 		out = (
 			np.array(self.present, dtype=np.uint64),
 			np.array(self.codes, dtype=np.int64).reshape(n, len(self.eq)),
 			np.array(self.hans, dtype=np.int64).reshape(n, n_forms),
 			np.array(self.lens, dtype=np.int8).reshape(n, n_forms, READINGS),
 			np.array(self.texts, dtype=f"S{WIDTH}").reshape(n, n_forms, READINGS),
+			np.array(self.cores, dtype=f"U{CORE_WIDTH}").reshape(n, n_parts),
+			np.array(self.core_lens, dtype=np.int8).reshape(n, n_parts),
+			np.array(self.ascii, dtype=np.int8).reshape(n, n_parts),
+			np.array(self.tails, dtype=np.int32).reshape(n, n_parts),
 		)
 		self._reset()
 		return out
@@ -161,8 +201,8 @@ class Notes:
 	none for a chunk keyed without them (``add_unknown``: its records are never prefiltered)."""
 
 	def __init__(self, rules: RuleSet, ready_sigs: list[tuple]) -> None:
-		_, eq, forms = noted(rules, ready_sigs)
-		self.n_eq, self.n_forms = len(eq), len(forms)
+		_, eq, forms, parts = noted(rules, ready_sigs)
+		self.n_eq, self.n_forms, self.n_parts = len(eq), len(forms), len(parts)
 		self.chunks: list[tuple] = []
 		self.arrays: tuple | None = None
 
@@ -177,6 +217,10 @@ class Notes:
 				np.zeros((n, self.n_forms), dtype=np.int64),
 				np.full((n, self.n_forms, READINGS), _NONE, dtype=np.int8),
 				np.zeros((n, self.n_forms, READINGS), dtype=f"S{WIDTH}"),
+				np.zeros((n, self.n_parts), dtype=f"U{CORE_WIDTH}"),
+				np.full((n, self.n_parts), _NONE, dtype=np.int8),
+				np.zeros((n, self.n_parts), dtype=np.int8),
+				np.full((n, self.n_parts), _NO_TAIL, dtype=np.int32),
 			)
 		)
 
@@ -207,22 +251,28 @@ class Prefilter:
 		self, rules: RuleSet, ready_sigs: list[tuple], checks: list[list[tuple]], notes: tuple
 	) -> None:
 		self.notes = notes
-		tracked, eq, forms = noted(rules, ready_sigs)
+		tracked, eq, forms, parts = noted(rules, ready_sigs)
 		tracked_bits = sum(1 << k for k in tracked)
 		eq_col = {k: n for n, k in enumerate(eq)}
 		form_col = {k: n for n, k in enumerate(forms)}
-		self.tests: list[tuple[int, int, list[int], list[tuple[int, float]]]] = []
+		part_col = {k: n for n, k in enumerate(parts)}
+		self.caps = [_quick(ready_sigs[k][1], "quick_cap") for k in parts]
+		# per rule: (rule, bits of the values it needs, equality columns, (column, threshold) of names and
+		# of company names whose threshold is over their cap)
+		self.tests: list[tuple[int, int, list[int], list[tuple[int, float]], list[tuple[int, float]]]] = []
 		for r, mine in enumerate(checks):
-			need, eqs, thresholds = 0, [], []
+			need, eqs, names, companies = 0, [], [], []
 			for _equality, k, _scorer, threshold, ignore, _unpack in mine:
 				if not ignore and k < 64:
 					need |= (1 << k) & tracked_bits
 				if k in eq_col:
 					eqs.append(eq_col[k])
 				elif k in form_col:
-					thresholds.append((form_col[k], threshold))
-			if need or eqs or thresholds:
-				self.tests.append((r, need, eqs, thresholds))
+					names.append((form_col[k], threshold))
+				elif k in part_col and threshold > self.caps[part_col[k]] + _MARGIN:
+					companies.append((part_col[k], threshold))
+			if need or eqs or names or companies:
+				self.tests.append((r, need, eqs, names, companies))
 
 	def __bool__(self) -> bool:
 		return bool(self.tests)
@@ -232,7 +282,8 @@ class Prefilter:
 		cleared."""
 		present, codes = self.notes[:2]
 		sims: dict[int, np.ndarray] = {}
-		for r, need, eqs, thresholds in self.tests:
+		uppers: dict[int, np.ndarray] = {}
+		for r, need, eqs, names, companies in self.tests:
 			bit = np.uint64(1 << r)
 			at = np.flatnonzero(masks & bit)
 			if not len(at):
@@ -245,18 +296,50 @@ class Prefilter:
 			for col in eqs:
 				ca, cb = codes[a, col], codes[b, col]
 				fail |= (ca != cb) & _one_value(ca) & _one_value(cb)
-			for col, threshold in thresholds:
+			for col, threshold in names:
 				sim = sims.get(col)
 				if sim is None:
 					sim = sims[col] = self._similarity(firsts, seconds, col)
 				fail |= sim[at] < threshold - _MARGIN
+			for col, threshold in companies:
+				upper = uppers.get(col)
+				if upper is None:
+					upper = uppers[col] = self._company_upper(firsts, seconds, col)
+				fail |= upper[at] < threshold - _MARGIN
 			masks[at[fail]] &= ~bit
 		return masks
+
+	def _company_upper(self, firsts: np.ndarray, seconds: np.ndarray, col: int) -> np.ndarray:
+		"""Per pair, at most what two company names score (``CompanyName.quick_parts``): the higher of the
+		cores' Indel similarity x 100 and the cap where both are noted, alike in script, and their industry
+		words' tails differ; 100 (nothing ruled out) elsewhere."""
+		cores, core_lens, ascii, tails = self.notes[5:9]
+		la, lb = core_lens[firsts, col], core_lens[seconds, col]
+		at = np.flatnonzero(
+			(la >= 0)
+			& (lb >= 0)
+			& (ascii[firsts, col] == ascii[seconds, col])
+			& (tails[firsts, col] != tails[seconds, col])
+		)
+		upper = np.full(len(firsts), 100.0)
+		if len(at):
+			fa, fb = firsts[at], seconds[at]
+			dist = cpdist(
+				cores[fa, col].tolist(),
+				cores[fb, col].tolist(),
+				scorer=Indel.distance,
+				dtype=np.int64,
+				workers=1,
+			)
+			total = la[at].astype(np.float64) + lb[at]
+			whole = np.where(total > 0, (1.0 - dist / np.maximum(total, 1.0)) * 100.0, 100.0)
+			upper[at] = np.maximum(whole, self.caps[col])
+		return upper
 
 	def _similarity(self, firsts: np.ndarray, seconds: np.ndarray, col: int) -> np.ndarray:
 		"""Per pair, the best Indel similarity x 100 of a reading of one name and a reading of the other where
 		both are noted and their characters are not the same; 100 (nothing ruled out) elsewhere."""
-		_, _, hans, lens, texts = self.notes
+		hans, lens, texts = self.notes[2:5]
 		la, lb = lens[firsts, col], lens[seconds, col]
 		ha, hb = hans[firsts, col], hans[seconds, col]
 		at = np.flatnonzero((la[:, 0] >= 0) & (lb[:, 0] >= 0) & ~((ha != 0) & (ha == hb)))
