@@ -281,8 +281,6 @@ class Prefilter:
 		"""The masks (uint64, one per pair; changed in place) with the bits of the rules that cannot fire
 		cleared."""
 		present, codes = self.notes[:2]
-		sims: dict[int, np.ndarray] = {}
-		uppers: dict[int, np.ndarray] = {}
 		for r, need, eqs, names, companies in self.tests:
 			bit = np.uint64(1 << r)
 			at = np.flatnonzero(masks & bit)
@@ -296,16 +294,13 @@ class Prefilter:
 			for col in eqs:
 				ca, cb = codes[a, col], codes[b, col]
 				fail |= (ca != cb) & _one_value(ca) & _one_value(cb)
+			# the dearer bounds only for the pairs the cheap tests left
 			for col, threshold in names:
-				sim = sims.get(col)
-				if sim is None:
-					sim = sims[col] = self._similarity(firsts, seconds, col)
-				fail |= sim[at] < threshold - _MARGIN
+				live = np.flatnonzero(~fail)
+				fail[live] |= self._similarity(a[live], b[live], col) < threshold - _MARGIN
 			for col, threshold in companies:
-				upper = uppers.get(col)
-				if upper is None:
-					upper = uppers[col] = self._company_upper(firsts, seconds, col)
-				fail |= upper[at] < threshold - _MARGIN
+				live = np.flatnonzero(~fail)
+				fail[live] |= self._company_upper(a[live], b[live], col) < threshold - _MARGIN
 			masks[at[fail]] &= ~bit
 		return masks
 
