@@ -86,7 +86,7 @@ class NoteMaker:
 		self.tracked = [(k, 1 << k) for k in tracked]
 		self.forms = [(k, _quick(ready_sigs[k][1], "quick_form")) for k in forms]
 		self.parts = [(k, _quick(ready_sigs[k][1], "quick_parts")) for k in parts]
-		self.caches: list[dict] = [{} for _ in range(len(self.eq) + len(self.forms) + len(self.parts))]
+		self.caches: list[dict] = [{} for _ in range(len(self.eq) + len(self.forms))]
 		self._reset()
 
 	def _reset(self) -> None:
@@ -128,15 +128,8 @@ class NoteMaker:
 			self.texts += got[0]
 			self.lens += got[1]
 			self.hans.append(got[2])
-		base += len(self.forms)
-		for n, (k, quick_parts) in enumerate(self.parts):
-			values = norms[k]
-			cache = caches[base + n]
-			got = cache.get(values)
-			if got is None:
-				if len(cache) >= _NOTES_CACHE:
-					cache.clear()
-				got = cache[values] = self._parts(values, quick_parts)
+		for k, quick_parts in self.parts:  # company names hardly repeat: not kept
+			got = self._parts(norms[k], quick_parts)
 			self.cores.append(got[0])
 			self.core_lens.append(got[1])
 			self.ascii.append(got[2])
