@@ -191,47 +191,52 @@ class NoteMaker:
 
 class Notes:
 	"""The notes of every record of a scan, in record order: chunks as the key workers send them (``add``), or
-	none for a chunk keyed without them (``add_unknown``: its records are never prefiltered)."""
+	none for a chunk keyed without them (``add_unknown``: its records are never prefiltered). Each chunk is
+	copied into arrays that double when full (``np.empty``: the pages past the records are never touched), so
+	the notes are never held twice over."""
+
+	_FIRST = 65_536  # records the arrays first hold
 
 	def __init__(self, rules: RuleSet, ready_sigs: list[tuple]) -> None:
 		_, eq, forms, parts = noted(rules, ready_sigs)
 		self.n_eq, self.n_forms, self.n_parts = len(eq), len(forms), len(parts)
-		self.chunks: list[tuple] = []
-		self.arrays: tuple | None = None
+		self.size = 0
+		self.arrays = self._blank(0)
+
+	def _blank(self, n: int) -> tuple:
+		"""Arrays for n records, each as a chunk keyed without notes would note it."""
+		return (
+			np.full(n, np.iinfo(np.uint64).max, dtype=np.uint64),
+			np.full((n, self.n_eq), _SEVERAL, dtype=np.int64),
+			np.zeros((n, self.n_forms), dtype=np.int64),
+			np.full((n, self.n_forms, READINGS), _NONE, dtype=np.int8),
+			np.zeros((n, self.n_forms, READINGS), dtype=f"S{WIDTH}"),
+			np.zeros((n, self.n_parts), dtype=f"U{CORE_WIDTH}"),
+			np.full((n, self.n_parts), _NONE, dtype=np.int8),
+			np.zeros((n, self.n_parts), dtype=np.int8),
+			np.full((n, self.n_parts), _NO_TAIL, dtype=np.int32),
+		)
 
 	def add(self, chunk: tuple) -> None:
-		self.chunks.append(chunk)
+		n = len(chunk[0])
+		need = self.size + n
+		if need > len(self.arrays[0]):
+			grown = max(need, 2 * len(self.arrays[0]), self._FIRST)
+			old, at = self.arrays, self.size
+			self.arrays = tuple(np.empty((grown, *a.shape[1:]), dtype=a.dtype) for a in old)
+			for new, a in zip(self.arrays, old, strict=True):
+				new[:at] = a[:at]
+			del old
+		for out, a in zip(self.arrays, chunk, strict=True):
+			out[self.size : need] = a
+		self.size = need
 
 	def add_unknown(self, n: int) -> None:
-		self.chunks.append(
-			(
-				np.full(n, np.iinfo(np.uint64).max, dtype=np.uint64),
-				np.full((n, self.n_eq), _SEVERAL, dtype=np.int64),
-				np.zeros((n, self.n_forms), dtype=np.int64),
-				np.full((n, self.n_forms, READINGS), _NONE, dtype=np.int8),
-				np.zeros((n, self.n_forms, READINGS), dtype=f"S{WIDTH}"),
-				np.zeros((n, self.n_parts), dtype=f"U{CORE_WIDTH}"),
-				np.full((n, self.n_parts), _NONE, dtype=np.int8),
-				np.zeros((n, self.n_parts), dtype=np.int8),
-				np.full((n, self.n_parts), _NO_TAIL, dtype=np.int32),
-			)
-		)
+		self.add(self._blank(n))
 
 	def done(self) -> tuple:
 		"""The notes of every record as one array each (as ``NoteMaker.take`` gives them)."""
-		if self.arrays is None:
-			if not self.chunks:
-				self.add_unknown(0)
-			chunks = self.chunks
-			n = sum(len(c[0]) for c in chunks)
-			self.arrays = tuple(np.empty((n, *a.shape[1:]), dtype=a.dtype) for a in chunks[0])
-			at = 0
-			while chunks:  # each chunk is let go once copied: the notes are not held twice
-				chunk = chunks.pop(0)
-				for out, a in zip(self.arrays, chunk, strict=True):
-					out[at : at + len(a)] = a
-				at += len(chunk[0])
-		return self.arrays
+		return tuple(a[: self.size] for a in self.arrays)
 
 
 class Prefilter:

@@ -13,7 +13,10 @@ full; the work is only arranged to be cheap:
 - for large inputs the keys are computed in worker processes (``workers``; fork only);
 - a rule whose keys are complete (equality types) is not evaluated for a pair that shares none of its keys
   (it cannot fire), unless one of the two records sits under an oversized key of that rule;
-- within a rule, conditions whose values are ready, then the cheapest, are tried first (``check.may_fire``).
+- within a rule, conditions whose values are ready, then the cheapest, are tried first (``check.may_fire``);
+- before the judge reads a span of candidate pairs one by one, the rules that certainly fail for a pair (a
+  blank, different cities, names or company names too unlike) are cleared in numpy (``prefilter``), and a pair
+  left with none is not read.
 """
 
 from __future__ import annotations
