@@ -242,6 +242,22 @@ def test_notes_of_a_chunk_without_them_rule_nothing_out():
 	assert pf.apply(firsts, seconds, all_rules.copy()).tolist() == all_rules.tolist()
 
 
+def _one_pair(rules: RuleSet, rec_a: dict, rec_b: dict, match: str) -> tuple[int, tuple, tuple]:
+	"""(the prefilter's mask for the pair, rule 0's bit or 0; the norms of the condition of type ``match`` of
+	each record): the two records keyed, noted and prefiltered as a scan does."""
+	ready = scan_module.ready_signatures(rules)
+	plan = scan_module._Compiled(rules, hash)
+	norms = [tuple(e[0] for e in plan.entries(rec)) for rec in (rec_a, rec_b)]
+	for n in norms:
+		plan.notes.add(n)
+	notes = prefilter_module.Notes(rules, ready)
+	notes.add(plan.notes.take())
+	pf = prefilter_module.Prefilter(rules, ready, scan_module._ready_checks(rules, ready), notes.done())
+	mask = pf.apply(np.array([0]), np.array([1]), np.array([1], dtype=np.uint64))
+	k = [n for n, sig in enumerate(ready) if sig[1] == match][0]
+	return int(mask[0]), norms[0][k], norms[1][k]
+
+
 @settings(max_examples=300, deadline=None)
 @given(
 	a=st.sampled_from(PEOPLE[2:]) | st.text(min_size=1, max_size=8),
@@ -264,24 +280,17 @@ def test_a_name_ruled_out_scores_under_the_threshold(a, b, threshold):
 			]
 		}
 	)
-	ready = scan_module.ready_signatures(rules)
-	plan = scan_module._Compiled(rules, hash)
-	norms = [
-		tuple(e[0] for e in plan.entries({"customer_name": "金陵餐饮", "contact_person": x})) for x in (a, b)
-	]
-	for n in norms:
-		plan.notes.add(n)
-	notes = prefilter_module.Notes(rules, ready)
-	notes.add(plan.notes.take())
-	pf = prefilter_module.Prefilter(rules, ready, scan_module._ready_checks(rules, ready), notes.done())
-	mask = pf.apply(np.array([0]), np.array([1]), np.array([1], dtype=np.uint64))
-	k = [n for n, sig in enumerate(ready) if sig[1] == "person_name"][0]
-	pa, pb = norms[0][k], norms[1][k]
-	if mask[0] == 0 and pa and pb:  # (a blank name fails the condition: it does not ignore blanks)
+	mask, pa, pb = _one_pair(
+		rules,
+		{"customer_name": "金陵餐饮", "contact_person": a},
+		{"customer_name": "金陵餐饮", "contact_person": b},
+		"person_name",
+	)
+	if mask == 0 and pa and pb:  # (a blank name fails the condition: it does not ignore blanks)
 		score = max(COMPARATORS["person_name"].score_packed(x, y) for x in pa for y in pb)
 		assert score < threshold
 	if pa and pb and max(COMPARATORS["person_name"].score_packed(x, y) for x in pa for y in pb) >= threshold:
-		assert mask[0] == 1
+		assert mask == 1
 
 
 COMPANY_NAMES = [
@@ -316,24 +325,16 @@ def _company_case(a: str, b: str, threshold: float) -> None:
 			]
 		}
 	)
-	ready = scan_module.ready_signatures(rules)
-	plan = scan_module._Compiled(rules, hash)
-	norms = [tuple(e[0] for e in plan.entries({"customer_name": x, "city": ""})) for x in (a, b)]
-	for n in norms:
-		plan.notes.add(n)
-	notes = prefilter_module.Notes(rules, ready)
-	notes.add(plan.notes.take())
-	pf = prefilter_module.Prefilter(rules, ready, scan_module._ready_checks(rules, ready), notes.done())
-	mask = pf.apply(np.array([0]), np.array([1]), np.array([1], dtype=np.uint64))
-	k = [n for n, sig in enumerate(ready) if sig[1] == "company_name"][0]
-	na, nb = norms[0][k], norms[1][k]
+	mask, na, nb = _one_pair(
+		rules, {"customer_name": a, "city": ""}, {"customer_name": b, "city": ""}, "company_name"
+	)
 	if not (na and nb):
 		return
 	cmp = COMPARATORS["company_name"]
 	score = max(cmp.score(cmp.unpack(x), cmp.unpack(y)) for x in na for y in nb)
 	if score >= threshold:
-		assert mask[0] == 1
-	if mask[0] == 0:
+		assert mask == 1
+	if mask == 0:
 		assert score < threshold
 
 
