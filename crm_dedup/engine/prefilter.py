@@ -21,7 +21,8 @@ pair was found under its blocking conditions' keys, which such checks rarely fai
 
 A rule one of whose ready checks fails so cannot fire for the pair: its bit is cleared; a pair left with no
 bit is not judged. Only what is certain is cleared, so the matched pairs are exactly what the judge alone
-finds (tests/test_prefilter.py). At 1M generated customers it leaves about a third of the pairs to the judge.
+finds (tests/test_prefilter.py). Of 389,647 candidate pairs among 300,000 generated customers it leaves 22,041
+to the judge (13,722 match).
 """
 
 from __future__ import annotations
