@@ -296,11 +296,18 @@ class _Compiled:
 				return empty
 			stored = norm if pack is None else pack(norm)
 			out = [(stored,), ((f, value, stored, note),)]
+			last = None  # (namespace, keys, their hashes) of the spec before: a company name's keys under 90 and 80
 			for threshold, ns, keys in specs:
+				ks = keys(norm, threshold)
+				if last is not None and last[0] == ns and last[1] == ks:
+					out.append(last[2])
+					continue
 				if ns is None:
-					out.append(array("q", map(hash, keys(norm, threshold))).tobytes())
+					hashed = array("q", map(hash, ks)).tobytes()
 				else:
-					out.append(array("q", [hash((ns, hash(x))) for x in keys(norm, threshold)]).tobytes())
+					hashed = array("q", [hash((ns, hash(x))) for x in ks]).tobytes()
+				out.append(hashed)
+				last = (ns, ks, hashed)
 			return tuple(out)
 
 		if type(cmp).split is Comparator.split:
