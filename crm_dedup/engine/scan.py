@@ -699,7 +699,6 @@ def _bucket(rules: RuleSet, source, n_workers: int, progress: Progress | None, t
 	compact stores. Workers get a chunk's rows (or its bounds into the inherited list, or a block of the
 	file's bytes, ``_bucket_blocks``) and send back arrays and byte buffers; no Python object per record is
 	kept in this process."""
-	global _WORK
 	positions = None
 	if isinstance(source, RowStream):
 		col = {h: k for k, h in enumerate(source.header)}
@@ -709,12 +708,11 @@ def _bucket(rules: RuleSet, source, n_workers: int, progress: Progress | None, t
 			if keyed is not None:
 				return keyed
 	keyed = _Keyed.new(rules)
-	_WORK = (rules, None if positions is not None else source, positions)
 
 	def absorb(ids: list[str], got: tuple) -> None:
 		_absorb(keyed, ids, got, progress, total)
 
-	try:
+	with _keying(keyed, (rules, None if positions is not None else source, positions)):
 		if n_workers <= 1:
 			for ids, task in _tasks(source, _CHUNK):
 				absorb(ids, _key_task(task))
@@ -739,12 +737,22 @@ def _bucket(rules: RuleSet, source, n_workers: int, progress: Progress | None, t
 				while pending:
 					ids_done, res = pending.popleft()
 					absorb(ids_done, res.get())
+	return keyed.done(progress)
+
+
+@contextmanager
+def _keying(keyed: _Keyed, work: tuple) -> Iterator[None]:
+	"""What the forked key workers read (``_WORK``) for the block's duration; on any error the scan's stores
+	are removed."""
+	global _WORK
+	_WORK = work
+	try:
+		yield
 	except BaseException:
 		keyed.close()
 		raise
 	finally:
 		_WORK = None
-	return keyed.done(progress)
 
 
 _BLOCK = 1 << 19  # bytes of the file a worker reads at once (~4,000 rows of customers)
@@ -792,7 +800,6 @@ def _bucket_blocks(
 	the file into blocks. When a block cannot be read so, or two rows may share an id, the file is read as
 	``source.chunks`` reads it (``RowFile.check``), which raises the error those would; None when it finds
 	none (a misleading quote count, or hashes of two ids alike): the caller reads the rows itself."""
-	global _WORK
 	file = source.file
 	keyed = _Keyed.new(rules)
 	id_hashes: list[np.ndarray] = []
@@ -811,22 +818,20 @@ def _bucket_blocks(
 		_absorb(keyed, None, result, progress, total)
 		return True
 
-	try:
-		with open(file.path, "rb") as f:
-			_WORK = (rules, None, positions, file, f.fileno())
-			with _Workers(n_workers, _key_block) as workers:
-				pending = 0
-				for block in _blocks(file.path, _BLOCK):
-					workers.send(block)
-					pending += 1
-					if pending >= _AHEAD * n_workers:
-						pending -= 1
-						if not absorb(workers.recv()):
-							ok = False
-							break
-				while ok and pending:
+	with open(file.path, "rb") as f, _keying(keyed, (rules, None, positions, file, f.fileno())):
+		with _Workers(n_workers, _key_block) as workers:
+			pending = 0
+			for block in _blocks(file.path, _BLOCK):
+				workers.send(block)
+				pending += 1
+				if pending >= _AHEAD * n_workers:
 					pending -= 1
-					ok = absorb(workers.recv())
+					if not absorb(workers.recv()):
+						ok = False
+						break
+			while ok and pending:
+				pending -= 1
+				ok = absorb(workers.recv())
 		if ok and id_hashes:
 			h = np.concatenate(id_hashes)
 			h.sort()
@@ -835,11 +840,6 @@ def _bucket_blocks(
 			file.check()  # raises the file's first error, as the rows read by chunks would
 			keyed.close()
 			return None
-	except BaseException:
-		keyed.close()
-		raise
-	finally:
-		_WORK = None
 	return keyed.done(progress)
 
 
